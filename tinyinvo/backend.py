@@ -1,0 +1,57 @@
+"""The global choice of backend: "numpy" (the readable reference) or "numba" (the fast kernels).
+
+Every op takes ``backend=None``, which means "use the global default". The default is, in order:
+the last ``set_backend(...)`` call, else the environment variable ``TINYINVO_BACKEND``,
+else "numba" when Numba imports and "numpy" otherwise.
+
+Debugging tip: ``NUMBA_DISABLE_JIT=1 python ...`` runs the Numba kernels as plain Python, so you
+can step through them with a debugger or add prints (slowly).
+"""
+
+import importlib
+import importlib.util
+import os
+
+BACKENDS = ("numpy", "numba")
+
+_current = None  # set by set_backend(); None means "not chosen yet"
+
+
+def numba_available():
+    """True when the numba package can be imported."""
+    return importlib.util.find_spec("numba") is not None
+
+
+def _default_backend():
+    name = os.environ.get("TINYINVO_BACKEND")
+    if name:
+        return _check_name(name, source="environment variable TINYINVO_BACKEND")
+    return "numba" if numba_available() else "numpy"
+
+
+def _check_name(name, source="backend"):
+    if name not in BACKENDS:
+        raise ValueError(f"{source} must be one of {BACKENDS}, got {name!r}")
+    if name == "numba" and not numba_available():
+        raise ValueError(f"{source}='numba' but numba is not installed: pip install numba")
+    return name
+
+
+def set_backend(name):
+    """Choose the default backend for every op: "numpy" or "numba"."""
+    global _current
+    _current = _check_name(name)
+
+
+def get_backend():
+    """The name of the default backend."""
+    global _current
+    if _current is None:
+        _current = _default_backend()
+    return _current
+
+
+def resolve(backend=None):
+    """The module that implements the ops for ``backend`` (None: the global default)."""
+    name = get_backend() if backend is None else _check_name(backend)
+    return importlib.import_module(f"tinyinvo.ops.{name}_backend")

@@ -1,0 +1,94 @@
+"""The three ops, each a forward/backward pair of plain functions.
+
+This module is the public entry point: it checks the input once (``checks.py``), makes the arrays
+C-contiguous, and hands them to the chosen backend, ``numpy_backend`` (the readable reference) or
+``numba_backend`` (the fast kernels). Both backends have exactly these signatures minus ``backend=``.
+
+Layout NCHW. Output size for all three ops: ``Ho = (H + 2*padding - K) // stride + 1`` (same for Wo).
+"""
+
+import numpy as np
+
+from tinyinvo.backend import resolve
+from tinyinvo.ops import checks
+
+
+def _contiguous(*arrays):
+    return [np.ascontiguousarray(a) for a in arrays]
+
+
+def conv2d_forward(x, w, *, stride=1, padding=0, backend=None):
+    """Dense 2-D convolution (cross-correlation, as in every deep learning library).
+
+    y[n, o, i, j] = sum_{c,p,q} w[o, c, p, q] * xpad[n, c, i*stride + p, j*stride + q]
+
+    Inputs:
+    - x: (N, Ci, H, W) float32 or float64
+    - w: (Co, Ci, K, K), same dtype as x
+    - stride, padding: ints (zero padding on all four sides)
+    Returns y: (N, Co, Ho, Wo), Ho = (H + 2*padding - K) // stride + 1.
+    """
+    checks.check_conv2d(x, w, stride, padding)
+    x, w = _contiguous(x, w)
+    return resolve(backend).conv2d_forward(x, w, stride=stride, padding=padding)
+
+
+def conv2d_backward(dy, x, w, *, stride=1, padding=0, backend=None):
+    """Gradients of conv2d_forward: dy (N, Co, Ho, Wo) -> (dx (N, Ci, H, W), dw (Co, Ci, K, K))."""
+    out_shape = checks.check_conv2d(x, w, stride, padding)
+    checks.check_grad_output(dy, x, out_shape)
+    dy, x, w = _contiguous(dy, x, w)
+    return resolve(backend).conv2d_backward(dy, x, w, stride=stride, padding=padding)
+
+
+def depthwise_conv2d_forward(x, w, *, stride=1, padding=0, backend=None):
+    """Depthwise 2-D convolution: one K x K filter per channel, no mixing across channels.
+
+    y[n, c, i, j] = sum_{p,q} w[c, p, q] * xpad[n, c, i*stride + p, j*stride + q]
+
+    Inputs: x (N, C, H, W); w (C, K, K), same dtype as x; stride, padding ints.
+    Returns y: (N, C, Ho, Wo), Ho = (H + 2*padding - K) // stride + 1.
+    """
+    checks.check_depthwise_conv2d(x, w, stride, padding)
+    x, w = _contiguous(x, w)
+    return resolve(backend).depthwise_conv2d_forward(x, w, stride=stride, padding=padding)
+
+
+def depthwise_conv2d_backward(dy, x, w, *, stride=1, padding=0, backend=None):
+    """Gradients of depthwise_conv2d_forward: dy (N, C, Ho, Wo) -> (dx (N, C, H, W), dw (C, K, K))."""
+    out_shape = checks.check_depthwise_conv2d(x, w, stride, padding)
+    checks.check_grad_output(dy, x, out_shape)
+    dy, x, w = _contiguous(dy, x, w)
+    return resolve(backend).depthwise_conv2d_backward(dy, x, w, stride=stride, padding=padding)
+
+
+def involution_forward(x, kernel, *, stride=1, padding=None, backend=None):
+    """Involution: a K x K filter per pixel and per group, shared by the C // G channels of the group.
+
+    out[n, c, i, j] = sum_{p,q} kernel[n, g(c), p, q, i, j] * xpad[n, c, i*stride + p, j*stride + q],
+    with g(c) = c // (C // G).
+
+    Inputs:
+    - x: (N, C, H, W) float32 or float64
+    - kernel: (N, G, K, K, Ho, Wo), same dtype as x; C must be divisible by G
+    - stride: int; padding: int, or None for (K - 1) // 2 (odd K only)
+    Returns out: (N, C, Ho, Wo), Ho = (H + 2*padding - K) // stride + 1.
+    """
+    _, padding = checks.check_involution(x, kernel, stride, padding)
+    x, kernel = _contiguous(x, kernel)
+    return resolve(backend).involution_forward(x, kernel, stride=stride, padding=padding)
+
+
+def involution_backward(dy, x, kernel, *, stride=1, padding=None, backend=None):
+    """Gradients of involution_forward: dy (N, C, Ho, Wo) -> (dx (N, C, H, W), dkernel (N, G, K, K, Ho, Wo))."""
+    out_shape, padding = checks.check_involution(x, kernel, stride, padding)
+    checks.check_grad_output(dy, x, out_shape)
+    dy, x, kernel = _contiguous(dy, x, kernel)
+    return resolve(backend).involution_backward(dy, x, kernel, stride=stride, padding=padding)
+
+
+__all__ = [
+    "conv2d_forward", "conv2d_backward",
+    "depthwise_conv2d_forward", "depthwise_conv2d_backward",
+    "involution_forward", "involution_backward",
+]

@@ -1,0 +1,128 @@
+"""Input checks shared by every op and both backends.
+
+Each check raises ValueError (wrong shape or value) or TypeError (wrong type or dtype) with a message
+that names the argument and says what was expected, so that bad input never turns into a silently
+wrong answer deep inside a kernel. The public functions in ``tinyinvo.ops`` call these before
+dispatching, so the backends themselves can assume clean input.
+
+Letters used everywhere: N batch, C (Ci, Co) channels, H W input size, K kernel size,
+G involution groups, Ho Wo output size.
+"""
+
+import numpy as np
+
+FLOAT_DTYPES = (np.float32, np.float64)
+
+
+def output_size(size, K, stride, padding):
+    """Output length of a sliding window: ``(size + 2*padding - K) // stride + 1``."""
+    return (size + 2 * padding - K) // stride + 1
+
+
+def check_float_array(name, a, ndim, layout):
+    """``a`` must be a float32/float64 ndarray with ``ndim`` dimensions named by ``layout``."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray of shape {layout}, got {type(a).__name__}")
+    if a.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimensions {layout}, got shape {a.shape}")
+    if a.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be float32 or float64, got dtype {a.dtype}")
+
+
+def check_same_dtype(name, a, x):
+    if a.dtype != x.dtype:
+        raise TypeError(f"{name} has dtype {a.dtype} but x has dtype {x.dtype}; "
+                        f"cast one of them (e.g. {name}.astype(x.dtype))")
+
+
+def check_stride_padding(stride, padding):
+    if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride < 1:
+        raise ValueError(f"stride must be a positive int, got {stride!r}")
+    if isinstance(padding, bool) or not isinstance(padding, (int, np.integer)) or padding < 0:
+        raise ValueError(f"padding must be a non-negative int, got {padding!r}")
+
+
+def check_output_size(x, K, stride, padding):
+    """Return (Ho, Wo), raising if the window does not fit."""
+    H, W = x.shape[2:]
+    Ho, Wo = output_size(H, K, stride, padding), output_size(W, K, stride, padding)
+    if Ho < 1 or Wo < 1:
+        raise ValueError(f"output size would be {Ho}x{Wo}: input {H}x{W} is too small for "
+                         f"kernel size K={K} with padding={padding}, stride={stride} "
+                         f"(Ho = (H + 2*padding - K) // stride + 1 must be >= 1)")
+    return Ho, Wo
+
+
+def check_grad_output(dy, x, expected_shape):
+    check_float_array("dy", dy, 4, "(N, C, Ho, Wo)")
+    check_same_dtype("dy", dy, x)
+    if dy.shape != tuple(expected_shape):
+        raise ValueError(f"dy must have the forward output's shape {tuple(expected_shape)}, "
+                         f"got {dy.shape}")
+
+
+def check_conv2d(x, w, stride, padding):
+    """Checks for conv2d; returns the output shape (N, Co, Ho, Wo)."""
+    check_float_array("x", x, 4, "(N, Ci, H, W)")
+    check_float_array("w", w, 4, "(Co, Ci, K, K)")
+    check_same_dtype("w", w, x)
+    check_stride_padding(stride, padding)
+    Co, Ci, K, K2 = w.shape
+    if K != K2:
+        raise ValueError(f"w must be square (Co, Ci, K, K), got shape {w.shape}")
+    if Ci != x.shape[1]:
+        raise ValueError(f"channel mismatch: x has Ci={x.shape[1]} channels (x.shape={x.shape}) "
+                         f"but w expects Ci={Ci} (w.shape={w.shape}, layout (Co, Ci, K, K))")
+    Ho, Wo = check_output_size(x, K, stride, padding)
+    return (x.shape[0], Co, Ho, Wo)
+
+
+def check_depthwise_conv2d(x, w, stride, padding):
+    """Checks for depthwise conv2d; returns the output shape (N, C, Ho, Wo)."""
+    check_float_array("x", x, 4, "(N, C, H, W)")
+    check_float_array("w", w, 3, "(C, K, K)")
+    check_same_dtype("w", w, x)
+    check_stride_padding(stride, padding)
+    C, K, K2 = w.shape
+    if K != K2:
+        raise ValueError(f"w must be square (C, K, K), got shape {w.shape}")
+    if C != x.shape[1]:
+        raise ValueError(f"channel mismatch: x has C={x.shape[1]} channels (x.shape={x.shape}) "
+                         f"but w has C={C} (w.shape={w.shape}, layout (C, K, K))")
+    Ho, Wo = check_output_size(x, K, stride, padding)
+    return (x.shape[0], C, Ho, Wo)
+
+
+def involution_padding(K, padding):
+    """padding=None means 'same' padding (K - 1) // 2, which needs an odd K."""
+    if padding is not None:
+        return padding
+    if K % 2 == 0:
+        raise ValueError(f"kernel size K={K} is even, so padding=None ('same' padding (K - 1) // 2) "
+                         f"is ambiguous; use an odd K or pass padding explicitly")
+    return (K - 1) // 2
+
+
+def check_involution(x, kernel, stride, padding):
+    """Checks for involution; returns (output shape (N, C, Ho, Wo), resolved padding)."""
+    check_float_array("x", x, 4, "(N, C, H, W)")
+    check_float_array("kernel", kernel, 6, "(N, G, K, K, Ho, Wo)")
+    check_same_dtype("kernel", kernel, x)
+    N, C = x.shape[:2]
+    Nk, G, K, K2, Hk, Wk = kernel.shape
+    if K != K2:
+        raise ValueError(f"kernel must be square (N, G, K, K, Ho, Wo), got shape {kernel.shape}")
+    padding = involution_padding(K, padding)
+    check_stride_padding(stride, padding)
+    if Nk != N:
+        raise ValueError(f"batch mismatch: x has N={N} (x.shape={x.shape}) but kernel has N={Nk} "
+                         f"(kernel.shape={kernel.shape}, layout (N, G, K, K, Ho, Wo))")
+    if G < 1 or C % G != 0:
+        raise ValueError(f"C={C} channels (x.shape={x.shape}) cannot be split into G={G} equal groups "
+                         f"(kernel.shape={kernel.shape}): C must be divisible by G")
+    Ho, Wo = check_output_size(x, K, stride, padding)
+    if (Hk, Wk) != (Ho, Wo):
+        raise ValueError(f"kernel spatial size {Hk}x{Wk} (kernel.shape={kernel.shape}) does not match "
+                         f"the output size Ho x Wo = {Ho}x{Wo} for x {x.shape[2]}x{x.shape[3]}, K={K}, "
+                         f"stride={stride}, padding={padding}")
+    return (N, C, Ho, Wo), padding
