@@ -44,6 +44,8 @@ def check_stride_padding(stride, padding):
 
 def check_output_size(x, K, stride, padding):
     """Return (Ho, Wo), raising if the window does not fit."""
+    if K < 1:
+        raise ValueError(f"kernel size K={K} must be >= 1 (the K x K axes of w or kernel are empty)")
     H, W = x.shape[2:]
     Ho, Wo = output_size(H, K, stride, padding), output_size(W, K, stride, padding)
     if Ho < 1 or Wo < 1:
