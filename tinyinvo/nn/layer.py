@@ -32,6 +32,13 @@ class Layer:
     def __call__(self, x):
         return self.forward(x)
 
+    def saved_for_backward(self):
+        """What ``forward`` stored in ``self.cache``; a clear error if forward has not run yet."""
+        if self.cache is None:
+            raise RuntimeError(f"{type(self).__name__}.backward was called before forward: call "
+                               f"forward(x) first, it saves what backward needs")
+        return self.cache
+
     # ---- the tree of layers ----
     def children(self):
         """(name, layer) pairs of the direct sub-layers, in the order they were assigned."""

@@ -1,0 +1,90 @@
+"""Batch normalisation over (N, H, W) for each channel (Ioffe & Szegedy, 2015)."""
+
+import numpy as np
+
+from tinyinvo.nn.init import check_int, float_dtype
+from tinyinvo.nn.layer import Layer
+from tinyinvo.ops.checks import check_float_array, check_same_dtype
+
+
+class BatchNorm2d(Layer):
+    """Normalise each channel to zero mean and unit variance, then scale and shift.
+
+    xhat = (x - mean[c]) / sqrt(var[c] + eps),   y = gamma[c] * xhat + beta[c]
+
+    Train mode: mean and var are the statistics of the batch (over N, H, W; biased variance), and
+    the running statistics move towards them:
+        running_mean = (1 - momentum) * running_mean + momentum * mean
+        running_var  = (1 - momentum) * running_var  + momentum * var * M / (M - 1)
+    with M = N*H*W values per channel (the unbiased variance, as in PyTorch).
+    Eval mode: mean and var are the running statistics, so the output of one image does not
+    depend on the rest of the batch.
+
+    Inputs: channels C, momentum, eps, dtype.
+    Params: gamma (C,) ones, beta (C,) zeros. Buffers: running_mean (C,) zeros, running_var (C,) ones.
+    """
+
+    def __init__(self, channels, momentum=0.1, eps=1e-5, dtype=np.float32):
+        super().__init__()
+        self.channels = check_int("channels", channels)
+        if not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"momentum must be in [0, 1], got {momentum!r}")
+        if not eps > 0:
+            raise ValueError(f"eps must be > 0, got {eps!r}")
+        self.momentum, self.eps = momentum, eps
+        dtype = float_dtype(dtype)
+        C = self.channels
+        self.params = {"gamma": np.ones(C, dtype), "beta": np.zeros(C, dtype)}
+        self.buffers = {"running_mean": np.zeros(C, dtype), "running_var": np.ones(C, dtype)}
+
+    def forward(self, x):
+        """x: (N, C, H, W) -> y: (N, C, H, W)."""
+        self._check_input(x)
+        if self.training:
+            mean, var = x.mean(axis=(0, 2, 3)), x.var(axis=(0, 2, 3))
+            self._update_running_stats(mean, var, count=x.size // self.channels)
+        else:
+            mean, var = self.buffers["running_mean"], self.buffers["running_var"]
+        inv_std = 1 / np.sqrt(var + self.eps)
+        xhat = (x - mean[:, None, None]) * inv_std[:, None, None]
+        self.cache = (xhat, inv_std, self.training)
+        return self.params["gamma"][:, None, None] * xhat + self.params["beta"][:, None, None]
+
+    def backward(self, dy):
+        """dy: (N, C, H, W) -> dx: (N, C, H, W); sets grads["gamma"], grads["beta"].
+
+        With batch statistics, mean and var depend on x too, which gives the compact formula
+        dx = gamma * inv_std / M * (M * dy - dbeta - xhat * dgamma),   M = N*H*W.
+        With running statistics they are constants: dx = gamma * inv_std * dy.
+        """
+        xhat, inv_std, used_batch_stats = self.saved_for_backward()
+        dbeta = dy.sum(axis=(0, 2, 3))
+        dgamma = (dy * xhat).sum(axis=(0, 2, 3))
+        self.grads = {"gamma": dgamma, "beta": dbeta}
+        scale = (self.params["gamma"] * inv_std)[:, None, None]
+        if not used_batch_stats:
+            return scale * dy
+        M = dy.size // self.channels
+        return scale / M * (M * dy - dbeta[:, None, None] - xhat * dgamma[:, None, None])
+
+    def _check_input(self, x):
+        check_float_array("x", x, 4, "(N, C, H, W)")
+        if x.shape[1] != self.channels:
+            raise ValueError(f"BatchNorm2d({self.channels}) got x with {x.shape[1]} channels "
+                             f"(x.shape={x.shape})")
+        check_same_dtype("gamma", self.params["gamma"], x)
+        if self.training and x.size == self.channels:
+            raise ValueError(f"BatchNorm2d in train mode needs more than one value per channel, "
+                             f"got x.shape={x.shape}; use a batch with N*H*W > 1 or call eval()")
+
+    def _update_running_stats(self, mean, var, count):
+        """Move the running statistics towards this batch's, in place (state_dict sees the change)."""
+        m = self.momentum
+        unbiased_var = var * (count / (count - 1))
+        self.buffers["running_mean"] *= 1 - m
+        self.buffers["running_mean"] += m * mean
+        self.buffers["running_var"] *= 1 - m
+        self.buffers["running_var"] += m * unbiased_var
+
+    def extra_repr(self):
+        return f"{self.channels}, momentum={self.momentum}, eps={self.eps}"
