@@ -55,3 +55,23 @@ def resolve(backend=None):
     """The module that implements the ops for ``backend`` (None: the global default)."""
     name = get_backend() if backend is None else _check_name(backend)
     return importlib.import_module(f"tinyinvo.ops.{name}_backend")
+
+
+def set_num_threads(count):
+    """Use ``count`` threads in the Numba kernels and in BLAS (NumPy's matrix products).
+
+    BLAS is limited through threadpoolctl, which works after NumPy is loaded; Numba's count can go
+    up to ``numba.config.NUMBA_NUM_THREADS`` (by default, the number of cores).
+    """
+    from threadpoolctl import threadpool_limits
+
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"count must be a positive int, got {count!r}")
+    if numba_available():
+        import numba
+
+        if count > numba.config.NUMBA_NUM_THREADS:
+            raise ValueError(f"count={count} threads, but Numba was started with at most "
+                             f"{numba.config.NUMBA_NUM_THREADS} (set NUMBA_NUM_THREADS before Python starts)")
+        numba.set_num_threads(count)
+    threadpool_limits(count)
