@@ -73,7 +73,7 @@ def test_non_square_filter(call, message):
 
 @pytest.mark.parametrize("call, message", [
     (lambda: conv(w=zeros(5, 3, 3, 3)), ("x has Ci=4 channels", "w expects Ci=3")),
-    (lambda: depthwise(w=zeros(3, 3, 3)), ("x has C=4 channels", "w has C=3")),
+    (lambda: depthwise(w=zeros(3, 3, 3)), ("x has C=4 channels", "w expects C=3")),
 ], ids=["conv", "depthwise"])
 def test_channel_mismatch(call, message):
     with raises(ValueError, "channel mismatch", *message):

@@ -63,36 +63,34 @@ def check_grad_output(dy, x, expected_shape):
                          f"got {dy.shape}")
 
 
-def check_conv2d(x, w, stride, padding):
-    """Checks for conv2d; returns the output shape (N, Co, Ho, Wo)."""
-    check_float_array("x", x, 4, "(N, Ci, H, W)")
-    check_float_array("w", w, 4, "(Co, Ci, K, K)")
+def check_filter(x, w, stride, padding, layout):
+    """Checks shared by conv2d and depthwise: a 4-D x and a square filter w of ``layout`` whose
+    channel axis (Ci for conv, C for depthwise) matches x's. Returns (Ho, Wo)."""
+    x_layout = "(N, Ci, H, W)" if layout.startswith("(Co") else "(N, C, H, W)"
+    check_float_array("x", x, 4, x_layout)
+    check_float_array("w", w, len(layout.split(",")), layout)
     check_same_dtype("w", w, x)
     check_stride_padding(stride, padding)
-    Co, Ci, K, K2 = w.shape
+    channels, K, K2 = w.shape[-3:]
     if K != K2:
-        raise ValueError(f"w must be square (Co, Ci, K, K), got shape {w.shape}")
-    if Ci != x.shape[1]:
-        raise ValueError(f"channel mismatch: x has Ci={x.shape[1]} channels (x.shape={x.shape}) "
-                         f"but w expects Ci={Ci} (w.shape={w.shape}, layout (Co, Ci, K, K))")
-    Ho, Wo = check_output_size(x, K, stride, padding)
-    return (x.shape[0], Co, Ho, Wo)
+        raise ValueError(f"w must be square {layout}, got shape {w.shape}")
+    if channels != x.shape[1]:
+        name = x_layout[4:6].strip(",")
+        raise ValueError(f"channel mismatch: x has {name}={x.shape[1]} channels (x.shape={x.shape}) "
+                         f"but w expects {name}={channels} (w.shape={w.shape}, layout {layout})")
+    return check_output_size(x, K, stride, padding)
+
+
+def check_conv2d(x, w, stride, padding):
+    """Checks for conv2d; returns the output shape (N, Co, Ho, Wo)."""
+    Ho, Wo = check_filter(x, w, stride, padding, "(Co, Ci, K, K)")
+    return (x.shape[0], w.shape[0], Ho, Wo)
 
 
 def check_depthwise_conv2d(x, w, stride, padding):
     """Checks for depthwise conv2d; returns the output shape (N, C, Ho, Wo)."""
-    check_float_array("x", x, 4, "(N, C, H, W)")
-    check_float_array("w", w, 3, "(C, K, K)")
-    check_same_dtype("w", w, x)
-    check_stride_padding(stride, padding)
-    C, K, K2 = w.shape
-    if K != K2:
-        raise ValueError(f"w must be square (C, K, K), got shape {w.shape}")
-    if C != x.shape[1]:
-        raise ValueError(f"channel mismatch: x has C={x.shape[1]} channels (x.shape={x.shape}) "
-                         f"but w has C={C} (w.shape={w.shape}, layout (C, K, K))")
-    Ho, Wo = check_output_size(x, K, stride, padding)
-    return (x.shape[0], C, Ho, Wo)
+    Ho, Wo = check_filter(x, w, stride, padding, "(C, K, K)")
+    return (x.shape[0], w.shape[0], Ho, Wo)
 
 
 def involution_padding(K, padding):
