@@ -143,8 +143,8 @@ class Trainer:
         config = self.config
         rng, batches = self._epoch_batches()
         self.model.train()
-        with tqdm(total=self.steps_per_epoch, initial=self.step_in_epoch, unit="batch", leave=False,
-                  desc=f"epoch {self.epoch + 1}/{config.epochs}", disable=not self.progress) as bar:
+        with progress_bar(self.progress, total=self.steps_per_epoch, initial=self.step_in_epoch,
+                          desc=f"epoch {self.epoch + 1}/{config.epochs}") as bar:
             started = time.perf_counter()
             for x, y in batches:
                 lr = self.schedule(self.step)
@@ -281,6 +281,14 @@ class Trainer:
         return trainer.restore(contents)
 
 
+def progress_bar(show, iterable=None, **kwargs):
+    """A tqdm bar over batches, or none when ``show`` is False. ``disable`` is passed only to turn the
+    bar off, so the environment's ``TQDM_DISABLE=1`` (and other TQDM_* settings) still apply."""
+    if not show:
+        kwargs["disable"] = True
+    return tqdm(iterable, unit="batch", leave=False, **kwargs)
+
+
 def evaluate(model, x, y, batch_size=256, *, mean, std, progress=False):
     """Loss and accuracy of ``model`` in eval mode (BatchNorm uses its running statistics).
 
@@ -299,8 +307,7 @@ def evaluate(model, x, y, batch_size=256, *, mean, std, progress=False):
     loss_sum, predictions = 0.0, []
     batches = iterate_batches(x, y, batch_size, shuffle=False, augment=False, mean=mean, std=std)
     try:
-        for xb, yb in tqdm(batches, total=math.ceil(len(y) / batch_size), desc="test", unit="batch",
-                           leave=False, disable=not progress):
+        for xb, yb in progress_bar(progress, batches, total=math.ceil(len(y) / batch_size), desc="test"):
             logits = model.forward(xb)
             loss, _ = softmax_cross_entropy(logits, yb)
             loss_sum += loss * len(yb)
