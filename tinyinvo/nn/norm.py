@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from tinyinvo.backend import resolve
 from tinyinvo.nn.init import check_int, float_dtype
 from tinyinvo.nn.layer import Layer
 from tinyinvo.ops.checks import check_float_array, check_same_dtype
@@ -40,32 +41,34 @@ class BatchNorm2d(Layer):
     def forward(self, x):
         """x: (N, C, H, W) -> y: (N, C, H, W)."""
         self._check_input(x)
+        gamma, beta = self.params["gamma"], self.params["beta"]
         if self.training:
-            mean, var = x.mean(axis=(0, 2, 3)), x.var(axis=(0, 2, 3))
+            y, mean, var = resolve().batchnorm_forward(x, gamma, beta, self.eps)
             self._update_running_stats(mean, var, count=x.size // self.channels)
-        else:
-            mean, var = self.buffers["running_mean"], self.buffers["running_var"]
-        inv_std = 1 / np.sqrt(var + self.eps)
-        xhat = (x - mean[:, None, None]) * inv_std[:, None, None]
-        self.cache = (xhat, inv_std, self.training)
-        return self.params["gamma"][:, None, None] * xhat + self.params["beta"][:, None, None]
+            self.cache = (x, mean, var, True)
+            return y
+        # eval: fixed statistics, so y = scale * x + shift, an affine map per channel
+        mean, var = self.buffers["running_mean"], self.buffers["running_var"]
+        scale = gamma / np.sqrt(var + self.eps)
+        self.cache = (x, mean, var, False)
+        return scale[:, None, None] * x + (beta - mean * scale)[:, None, None]
 
     def backward(self, dy):
         """dy: (N, C, H, W) -> dx: (N, C, H, W); sets grads["gamma"], grads["beta"].
 
-        With batch statistics, mean and var depend on x too, which gives the compact formula
-        dx = gamma * inv_std / M * (M * dy - dbeta - xhat * dgamma),   M = N*H*W.
+        With batch statistics, mean and var depend on x too: see ``batchnorm_backward``.
         With running statistics they are constants: dx = gamma * inv_std * dy.
         """
-        xhat, inv_std, used_batch_stats = self.saved_for_backward()
-        dbeta = dy.sum(axis=(0, 2, 3))
-        dgamma = (dy * xhat).sum(axis=(0, 2, 3))
-        self.grads = {"gamma": dgamma, "beta": dbeta}
-        scale = (self.params["gamma"] * inv_std)[:, None, None]
-        if not used_batch_stats:
-            return scale * dy
-        M = dy.size // self.channels
-        return scale / M * (M * dy - dbeta[:, None, None] - xhat * dgamma[:, None, None])
+        x, mean, var, used_batch_stats = self.saved_for_backward()
+        gamma = self.params["gamma"]
+        if used_batch_stats:
+            dx, dgamma, dbeta = resolve().batchnorm_backward(dy, x, mean, var, gamma, self.eps)
+            self.grads = {"gamma": dgamma, "beta": dbeta}
+            return dx
+        inv_std = 1 / np.sqrt(var + self.eps)
+        xhat = (x - mean[:, None, None]) * inv_std[:, None, None]
+        self.grads = {"gamma": (dy * xhat).sum(axis=(0, 2, 3)), "beta": dy.sum(axis=(0, 2, 3))}
+        return (gamma * inv_std)[:, None, None] * dy
 
     def _check_input(self, x):
         check_float_array("x", x, 4, "(N, C, H, W)")

@@ -1,0 +1,351 @@
+"""Benchmark whole training steps: tinyinvo vs the same networks in PyTorch CPU (when importable).
+
+    python benchmarks/bench_train.py [--models rednet26 resnet26 dwnet26] [--width 16]
+        [--batch-size 128] [--threads 2] [--steps S] [--json PATH]
+
+One training step = forward, softmax cross-entropy, backward, SGD update (momentum 0.9, weight
+decay 5e-4), on random 32x32 images. The PyTorch twin of each model is made from the tinyinvo model
+itself, layer by layer (same blocks, same parameter count, same initial weights: the script checks
+both), with the paper's reference involution (unfold, multiply by the kernel, sum over K*K) and
+autograd for every backward pass. Images/s is the median over S timed steps after one warm-up step;
+the frameworks take turns, one step each per round, so that a busy spell of the shared machine hits
+both alike.
+
+Then a few more tinyinvo steps run with every layer timed, and the step time is split by layer type
+(conv 1x1, conv KxK, depthwise, involution op, BatchNorm, ReLU/Add/pool, linear + loss, optimizer),
+each layer counted without the layers inside it: this is where the time goes.
+Results go to a JSON file (default benchmarks/results/train.json).
+"""
+
+import argparse
+import os
+import sys
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", default=["rednet26", "resnet26", "dwnet26"])
+    parser.add_argument("--width", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--threads", type=int, default=2, help="threads for Numba, BLAS and PyTorch (default 2)")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per model and framework (default 5)")
+    default_json = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "train.json")
+    parser.add_argument("--json", default=default_json, help="where to write the results (default %(default)s)")
+    parser.add_argument("--no-torch", action="store_true", help="time tinyinvo only")
+    return parser.parse_args()
+
+
+ARGS = parse_args() if __name__ == "__main__" else None
+if ARGS is not None:
+    # Thread counts must be in the environment before NumPy (BLAS) and Numba start their thread pools.
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ[variable] = str(ARGS.threads)
+    # Idle OpenMP threads sleep instead of spinning: spinning threads steal the cores that BLAS
+    # and the other workers of a shared machine need.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import json  # noqa: E402
+import platform  # noqa: E402
+import time  # noqa: E402
+from collections import defaultdict  # noqa: E402
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tinyinvo import nn as tnn  # noqa: E402
+from tinyinvo.backend import set_num_threads  # noqa: E402
+from tinyinvo.models import build  # noqa: E402
+from tinyinvo.nn import softmax_cross_entropy  # noqa: E402
+from tinyinvo.train.optim import SGD  # noqa: E402
+
+try:
+    import torch  # noqa: E402
+except ImportError:
+    torch = None
+
+LR, MOMENTUM, WEIGHT_DECAY = 0.01, 0.9, 5e-4
+CATEGORIES = ("conv 1x1", "conv KxK", "depthwise", "involution op", "batchnorm", "relu/add/pool",
+              "linear + loss", "optimizer")
+
+
+# ---------------------------------------------------------------- tinyinvo
+
+
+class TinyinvoStep:
+    """One tinyinvo training step on fixed inputs; ``run()`` does forward, loss, backward, update."""
+
+    def __init__(self, model, x, labels):
+        self.model, self.x, self.labels = model, x, labels
+        self.optimizer = SGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
+
+    def run(self, clock=None):
+        logits = self.model.forward(self.x)
+        start = time.perf_counter()
+        loss, dlogits = softmax_cross_entropy(logits, self.labels)
+        loss_seconds = time.perf_counter() - start
+        self.model.backward(dlogits)
+        start = time.perf_counter()
+        self.optimizer.step(self.model.gradients())
+        if clock is not None:
+            clock.totals["linear + loss"] += loss_seconds
+            clock.totals["optimizer"] += time.perf_counter() - start
+        return loss
+
+
+def category(layer):
+    """The row of the breakdown table that a layer's own time goes to."""
+    if isinstance(layer, tnn.Conv2d):
+        return "conv 1x1" if layer.kernel_size == 1 else "conv KxK"
+    if isinstance(layer, tnn.DepthwiseConv2d):
+        return "depthwise"
+    if isinstance(layer, tnn.Involution2d):  # its own time: the op; the generator's layers count apart
+        return "involution op"
+    if isinstance(layer, tnn.BatchNorm2d):
+        return "batchnorm"
+    if isinstance(layer, tnn.Linear):
+        return "linear + loss"
+    return "relu/add/pool"  # ReLU, Add, Identity, pools, Sequential's own (tiny) time
+
+
+class LayerClock:
+    """Times every layer's forward and backward, each without the time of the layers it calls.
+
+    It replaces ``forward``/``backward`` on each layer instance by a timed version (``detach``
+    puts the originals back). A stack of running timers gives each layer its own ("self") time:
+    when a child finishes, its total time is taken off its parent's.
+    """
+
+    def __init__(self, model):
+        self.model = model
+        self.totals = defaultdict(float)
+        self.children_seconds = [0.0]   # one entry per running timer: its children's time so far
+        for _, layer in model.named_layers():
+            for method in ("forward", "backward"):
+                setattr(layer, method, self._timed(getattr(layer, method), category(layer)))
+
+    def _timed(self, function, name):
+        def timed(argument):
+            self.children_seconds.append(0.0)
+            start = time.perf_counter()
+            result = function(argument)
+            seconds = time.perf_counter() - start
+            self.totals[name] += seconds - self.children_seconds.pop()
+            self.children_seconds[-1] += seconds
+            return result
+        return timed
+
+    def detach(self):
+        for _, layer in self.model.named_layers():
+            del layer.forward, layer.backward   # the instance attributes: back to the class methods
+
+
+# ---------------------------------------------------------------- the PyTorch twin
+
+
+def torch_involution_class():
+    class Involution(torch.nn.Module):
+        """The paper's reference involution: kernel generator, unfold x, multiply, sum over K*K."""
+
+        def __init__(self, layer):
+            super().__init__()
+            self.K, self.G, self.C, self.stride = layer.kernel_size, layer.groups, layer.channels, layer.stride
+            self.pool = torch_twin(layer.pool)
+            self.generator = torch.nn.Sequential(torch_twin(layer.reduce), torch_twin(layer.bn),
+                                                 torch.nn.ReLU(inplace=True), torch_twin(layer.span))
+            self.unfold = torch.nn.Unfold(self.K, 1, (self.K - 1) // 2, self.stride)
+
+        def forward(self, x):
+            kernel = self.generator(self.pool(x))
+            N, _, Ho, Wo = kernel.shape
+            kernel = kernel.view(N, self.G, self.K * self.K, Ho, Wo).unsqueeze(2)
+            windows = self.unfold(x).view(N, self.G, self.C // self.G, self.K * self.K, Ho, Wo)
+            return (kernel * windows).sum(dim=3).view(N, self.C, Ho, Wo)
+    return Involution
+
+
+def torch_add_class():
+    class AddBranches(torch.nn.Module):
+        def __init__(self, branches):
+            super().__init__()
+            self.branches = torch.nn.ModuleList(branches)
+
+        def forward(self, x):
+            return sum(branch(x) for branch in self.branches)
+    return AddBranches
+
+
+def _with_weights(module, **arrays):
+    """``module`` with its parameters/buffers set to copies of the given NumPy arrays."""
+    state = {name: torch.from_numpy(np.array(array)) for name, array in arrays.items()}
+    state = {name: value.reshape(module.state_dict()[name].shape) for name, value in state.items()}
+    module.load_state_dict(state, strict=False)
+    return module
+
+
+def torch_twin(layer):
+    """The PyTorch module computing what the tinyinvo ``layer`` computes, with the same weights."""
+    nn = torch.nn
+    p = layer.params
+    if isinstance(layer, tnn.Sequential):
+        return nn.Sequential(*[torch_twin(child) for child in layer.layers])
+    if isinstance(layer, tnn.Add):
+        return torch_add_class()([torch_twin(branch) for branch in layer.branches])
+    if isinstance(layer, tnn.Identity):
+        return nn.Identity()
+    if isinstance(layer, tnn.ReLU):
+        return nn.ReLU(inplace=True)  # as torchvision's ResNets
+    if isinstance(layer, tnn.Conv2d):
+        conv = nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride,
+                         layer.padding, bias="b" in p)
+        return _with_weights(conv, weight=p["w"], **({"bias": p["b"]} if "b" in p else {}))
+    if isinstance(layer, tnn.DepthwiseConv2d):
+        conv = nn.Conv2d(layer.channels, layer.channels, layer.kernel_size, layer.stride, layer.padding,
+                         groups=layer.channels, bias="b" in p)
+        return _with_weights(conv, weight=p["w"], **({"bias": p["b"]} if "b" in p else {}))
+    if isinstance(layer, tnn.BatchNorm2d):
+        bn = nn.BatchNorm2d(layer.channels, eps=layer.eps, momentum=layer.momentum)
+        return _with_weights(bn, weight=p["gamma"], bias=p["beta"])
+    if isinstance(layer, tnn.Involution2d):
+        return torch_involution_class()(layer)
+    if isinstance(layer, tnn.AvgPool2d):
+        return nn.AvgPool2d(layer.kernel_size, layer.stride)
+    if isinstance(layer, tnn.MaxPool2d):
+        return nn.MaxPool2d(layer.kernel_size, layer.stride, layer.padding)
+    if isinstance(layer, tnn.GlobalAvgPool):
+        return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    if isinstance(layer, tnn.Linear):
+        return _with_weights(nn.Linear(layer.in_features, layer.out_features), weight=p["w"], bias=p["b"])
+    raise TypeError(f"no PyTorch twin for {type(layer).__name__}")
+
+
+class TorchStep:
+    """The same training step in PyTorch: forward, cross-entropy, autograd backward, SGD update."""
+
+    def __init__(self, model, x, labels):
+        self.model = torch_twin(model).train()
+        self.x, self.labels = torch.from_numpy(x), torch.from_numpy(labels)
+        # Weight decay on the weights only, as tinyinvo's SGD (BatchNorm's gamma/beta and biases: none)
+        decayed = [q for q in self.model.parameters() if q.ndim >= 2]
+        others = [q for q in self.model.parameters() if q.ndim < 2]
+        self.optimizer = torch.optim.SGD([dict(params=decayed, weight_decay=WEIGHT_DECAY),
+                                          dict(params=others, weight_decay=0.0)], lr=LR, momentum=MOMENTUM)
+
+    def num_params(self):
+        return sum(q.numel() for q in self.model.parameters())
+
+    def logits(self):
+        with torch.no_grad():
+            return self.model(self.x).numpy()
+
+    def run(self):
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.cross_entropy(self.model(self.x), self.labels)
+        loss.backward()
+        self.optimizer.step()
+        return float(loss.detach())
+
+
+# ---------------------------------------------------------------- main
+
+
+def seconds(function):
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
+def prepare(name, args, rng):
+    """The steps to time for one model: {"tinyinvo": step, "pytorch": step}, twins checked."""
+    x = rng.standard_normal((args.batch_size, 3, 32, 32)).astype(np.float32)
+    labels = rng.integers(0, 10, args.batch_size)
+    model = build(name, width=args.width)
+    steps = {"tinyinvo": TinyinvoStep(model, x, labels)}
+    if torch is not None and not args.no_torch:
+        twin = TorchStep(model, x, labels)
+        if twin.num_params() != model.num_params():
+            raise AssertionError(f"{name}: PyTorch twin has {twin.num_params()} params, "
+                                 f"tinyinvo {model.num_params()}")
+        # same weights, same batch statistics: the logits must agree before any step
+        reference = model.forward(x)
+        np.testing.assert_allclose(twin.logits(), reference, rtol=1e-3, atol=1e-3 * np.abs(reference).max())
+        steps["pytorch"] = twin
+    return steps, model.num_params()
+
+
+def breakdown(step, repeats=2):
+    """Seconds per step by layer type, the median of ``repeats`` timed steps."""
+    clock = LayerClock(step.model)
+    runs = []
+    for _ in range(repeats):
+        clock.totals = defaultdict(float)
+        step.run(clock)
+        runs.append(dict(clock.totals))
+    clock.detach()
+    return {name: float(np.median([run.get(name, 0.0) for run in runs])) for name in CATEGORIES}
+
+
+def main():
+    args = ARGS
+    set_num_threads(args.threads)
+    if torch is not None:
+        torch.set_num_threads(args.threads)
+    load = os.getloadavg()[0]
+    print(f"batch {args.batch_size}, 32x32, width {args.width}, threads {args.threads} (Numba, BLAS, PyTorch), "
+          f"{args.steps} timed steps, load average {load:.1f} on {os.cpu_count()} cores", flush=True)
+    rng = np.random.default_rng(0)
+    prepared = {name: prepare(name, args, rng) for name in args.models}
+    frameworks = [f for f in ("tinyinvo", "pytorch") if f in prepared[args.models[0]][0]]
+    times = {(name, f): [] for name in args.models for f in frameworks}
+    for name, (steps, _) in prepared.items():   # warm-up: compile, allocate, fill caches
+        for step in steps.values():
+            step.run()
+    for round_ in range(args.steps):
+        print(f"round {round_ + 1}/{args.steps}", flush=True)
+        for name, (steps, _) in prepared.items():
+            for framework, step in steps.items():
+                times[name, framework].append(seconds(step.run))
+    parts = {name: breakdown(steps["tinyinvo"]) for name, (steps, _) in prepared.items()}
+    rows = report(args, prepared, frameworks, times, parts)
+    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+    with open(args.json, "w") as file:
+        json.dump(dict(batch_size=args.batch_size, width=args.width, threads=args.threads, steps=args.steps,
+                       load_average_start=load, load_average_end=os.getloadavg()[0],
+                       numba=numba.__version__, numpy=np.__version__,
+                       torch=None if torch is None else torch.__version__,
+                       cpu=platform.processor() or platform.machine(), results=rows), file, indent=1)
+    print(f"\nwritten to {args.json}")
+
+
+def report(args, prepared, frameworks, times, parts):
+    rows = []
+    print(f"\nimages/s (median of {args.steps} steps; step = forward + loss + backward + SGD update)\n")
+    header = f"{'model':<10}{'params':>9}{'tinyinvo':>10}{'PyTorch':>10}{'tinyinvo/PyTorch':>18}"
+    print(header)
+    print("-" * len(header))
+    for name, (_, num_params) in prepared.items():
+        rate = {f: args.batch_size / float(np.median(times[name, f])) for f in frameworks}
+        ratio = rate["tinyinvo"] / rate["pytorch"] if "pytorch" in rate else None
+        rows.append(dict(model=name, params=num_params, images_per_s=rate, tinyinvo_over_pytorch=ratio,
+                         step_seconds={f: times[name, f] for f in frameworks},
+                         tinyinvo_breakdown_s=parts[name]))
+        torch_column = f"{rate['pytorch']:10.1f}{ratio:18.2f}" if ratio else f"{'-':>10}{'-':>18}"
+        print(f"{name:<10}{num_params:>9}{rate['tinyinvo']:10.1f}{torch_column}")
+    print("\ntinyinvo step time by layer type, ms (each layer's own time; median of 2 timed steps)\n")
+    header = f"{'layer type':<15}" + "".join(f"{name:>11}" for name in prepared)
+    print(header)
+    print("-" * len(header))
+    for part in CATEGORIES + ("total",):
+        cells = []
+        for name in prepared:
+            ms = 1e3 * (sum(parts[name].values()) if part == "total" else parts[name][part])
+            share = ms / (1e3 * sum(parts[name].values()))
+            cells.append(f"{ms:6.0f} {100 * share:2.0f}%" if part != "total" else f"{ms:11.0f}")
+        print(f"{part:<15}" + "".join(f"{cell:>11}" for cell in cells))
+    if torch is None:
+        print("\nPyTorch is not importable: install it with `pip install torch` for that column.")
+    return rows
+
+
+if __name__ == "__main__":
+    main()

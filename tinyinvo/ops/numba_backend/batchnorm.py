@@ -1,0 +1,96 @@
+"""Batch normalisation in train mode: one fused Numba kernel per pass, parallel over channels.
+
+Same functions and formulas as ``tinyinvo.ops.numpy_backend.batchnorm`` (the reference). Why it is
+faster: the NumPy version makes about ten passes over the (N, C, H, W) tensor with as many
+temporaries (x - mean, its square, xhat, gamma * xhat, ...). Here one thread takes one channel at a
+time and does all the work on that channel's N*H*W values while they sit in its cache: forward =
+a pass for the mean, one for the variance, one writing y; backward = one pass for both sums, one
+writing dx. Only the first read of each channel comes from main memory.
+
+Deterministic: a channel is reduced by a single thread, in a fixed order, in float64
+accumulators (also more accurate than float32 sums over up to ~10^5 values).
+"""
+
+import numpy as np
+from numba import njit, prange
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def _forward_kernel(x, gamma, beta, eps, y, mean, var):
+    # x, y viewed as (N, C, H*W); mean, var (C,) float64
+    N, C, P = x.shape
+    M = N * P
+    for c in prange(C):
+        total = 0.0
+        for n in range(N):
+            for k in range(P):
+                total += x[n, c, k]
+        mean_c = total / M
+        squares = 0.0
+        for n in range(N):
+            for k in range(P):
+                centred = x[n, c, k] - mean_c
+                squares += centred * centred
+        var_c = squares / M
+        # y = gamma * (x - mean) * inv_std + beta = x * scale + shift: one multiply-add per value
+        scale = gamma[c] / np.sqrt(var_c + eps)
+        shift = beta[c] - mean_c * scale
+        for n in range(N):
+            for k in range(P):
+                y[n, c, k] = x[n, c, k] * scale + shift
+        mean[c], var[c] = mean_c, var_c
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def _backward_kernel(dy, x, mean, var, gamma, eps, dx, dgamma, dbeta):
+    # dx = gamma * inv_std / M * (M * dy - dbeta - xhat * dgamma), xhat = (x - mean) * inv_std
+    N, C, P = x.shape
+    M = N * P
+    for c in prange(C):
+        inv_std = 1 / np.sqrt(var[c] + eps)
+        sum_dy, sum_dy_xhat = 0.0, 0.0
+        for n in range(N):
+            for k in range(P):
+                sum_dy += dy[n, c, k]
+                sum_dy_xhat += dy[n, c, k] * (x[n, c, k] - mean[c]) * inv_std
+        # dx = a * dy + b * x + d, the formula above expanded so the last pass is two multiply-adds
+        a = gamma[c] * inv_std
+        b = -a * sum_dy_xhat * inv_std / M
+        d = -a * sum_dy / M - b * mean[c]
+        for n in range(N):
+            for k in range(P):
+                dx[n, c, k] = a * dy[n, c, k] + b * x[n, c, k] + d
+        dgamma[c], dbeta[c] = sum_dy_xhat, sum_dy
+
+
+def _planes(array):
+    """An (N, C, H, W) array as a C-contiguous (N, C, H*W) one: the kernels loop over flat planes."""
+    N, C = array.shape[:2]
+    return np.ascontiguousarray(array).reshape(N, C, -1)
+
+
+def batchnorm_forward(x, gamma, beta, eps):
+    """Normalise x with its own batch statistics.
+
+    Inputs: x (N, C, H, W) C-contiguous; gamma, beta (C,), same dtype; eps > 0.
+    Returns (y, mean, var): y (N, C, H, W), the batch mean and biased variance (C,), all in x's dtype.
+    """
+    C = x.shape[1]
+    y = np.empty(x.shape, x.dtype)
+    mean, var = np.empty(C), np.empty(C)
+    _forward_kernel(_planes(x), gamma, beta, float(eps), _planes(y), mean, var)
+    return y, mean.astype(x.dtype), var.astype(x.dtype)
+
+
+def batchnorm_backward(dy, x, mean, var, gamma, eps):
+    """Gradients of batchnorm_forward.
+
+    Inputs: dy, x (N, C, H, W) C-contiguous; mean, var (the forward's), gamma (C,); eps.
+    Returns (dx, dgamma, dbeta): (N, C, H, W), (C,), (C,), in x's dtype.
+    """
+    C = x.shape[1]
+    dx = np.empty(x.shape, x.dtype)
+    dgamma, dbeta = np.empty(C), np.empty(C)
+    _backward_kernel(_planes(dy), _planes(x), mean.astype(np.float64),
+                     var.astype(np.float64), gamma, float(eps), _planes(dx), dgamma, dbeta)
+    return dx, dgamma.astype(x.dtype), dbeta.astype(x.dtype)
