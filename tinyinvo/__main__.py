@@ -9,6 +9,7 @@ import sys
 
 from tinyinvo import demo
 from tinyinvo.count import command as count_command
+from tinyinvo.study import command as compare_command
 from tinyinvo.train import cli as train_cli
 
 COMMANDS = {
@@ -21,6 +22,8 @@ COMMANDS = {
              "test loss and accuracy (overall and per class) of a saved checkpoint"),
     "count": (count_command.add_arguments, count_command.run,
               "exact params and multiply-adds (MACs) of a model, per layer and in total"),
+    "compare": (compare_command.add_arguments, compare_command.run,
+                "train ResNet, RedNet and depthwise nets at one MAC budget, same recipe and seeds"),
 }
 
 

@@ -5,6 +5,11 @@
 
 Width: the base width, i.e. the channels of the first stage's spatial op. Defaults are the papers'
 (64 for bottleneck nets, 16 for CIFAR basic nets, 32 for MobileNetV2); CIFAR-scale runs use less.
+
+Two finer knobs, for matching a MAC budget closely (width alone moves in coarse steps):
+- ``expansion``: bottleneck nets, block output channels / spatial-op channels (ResNet's 4);
+  inverted nets, the ratio of the 1x1 expand in every stage but the first (MobileNetV2's 6).
+- ``divisor`` (inverted nets only): the multiple channels are rounded to (MobileNetV2's 8).
 """
 
 import numpy as np
@@ -23,6 +28,10 @@ BASIC_LAYOUTS = {20: (3, 3, 3), 32: (5, 5, 5), 56: (9, 9, 9)}  # depth = 6 * blo
 MBV2_SETTINGS = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
                  (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
 DEFAULT_WIDTH = {"bottleneck": 64, "basic": 16, "inverted": 32}
+# the knobs of each block and their defaults (the papers' values); the basic block has none
+KNOB_DEFAULTS = {"bottleneck": dict(expansion=4), "inverted": dict(expansion=6, divisor=8),
+                 "basic": {}}
+KNOBS = ("expansion", "divisor")
 BLOCKS = tuple(DEFAULT_WIDTH)
 
 PRESETS = {
@@ -42,11 +51,19 @@ def make_divisible(value, divisor=8):
     return rounded + divisor if rounded < 0.9 * value else rounded
 
 
+def inverted_settings(expansion=6):
+    """MBV2_SETTINGS with MobileNetV2's expansion ratio 6 replaced by ``expansion`` (the first
+    stage, t = 1, has no expand conv and keeps 1). Rows: (expansion, channels, blocks, stride)."""
+    return [(expansion if t == 6 else t, c, n, s) for t, c, n, s in MBV2_SETTINGS]
+
+
 def build(name=None, *, num_classes=10, width=None, stem="cifar", block=None, op=None, depth=None,
-          seed=0, rng=None, dtype=np.float32):
+          divisor=None, expansion=None, seed=0, rng=None, dtype=np.float32):
     """Build a classifier: a preset ``name`` (see PRESETS) and/or the grid keywords.
 
     Keywords given next to a preset override it (e.g. ``build("mbv2", op="inv7")``).
+    ``expansion`` (bottleneck, inverted) and ``divisor`` (inverted) default to the papers' values
+    (None, see KNOB_DEFAULTS); a block without the knob refuses it.
     Returns a Layer mapping (N, 3, H, W) images to (N, num_classes) logits; ``model.config`` records
     the arguments so a checkpoint can rebuild it.
     """
@@ -61,17 +78,35 @@ def build(name=None, *, num_classes=10, width=None, stem="cifar", block=None, op
     width = DEFAULT_WIDTH[block] if width is None else int(width)
     if width < 1:
         raise ValueError(f"width must be a positive int, got {width}")
+    knobs = block_knobs(block, expansion=expansion, divisor=divisor)
     rng = np.random.default_rng(seed) if rng is None else rng
     args = dict(rng=rng, dtype=dtype)
 
     if block == "inverted":
-        features, C = _inverted_body(op, width, stem, args)
+        features, C = _inverted_body(op, width, stem, args, **knobs)
     else:
-        features, C = _residual_body(block, op, depth, width, stem, args)
+        features, C = _residual_body(block, op, depth, width, stem, args, knobs["expansion"])
     model = Sequential(*features, GlobalAvgPool(), Linear(C, num_classes, **args))
     model.config = dict(name=name, block=block, op=op, depth=depth, width=width,
-                        num_classes=num_classes, stem=stem)
+                        num_classes=num_classes, stem=stem, **knobs)
     return model
+
+
+def block_knobs(block, **given):
+    """The knobs (expansion, divisor) of ``block``, defaults filled in for the ones given as None;
+    None for a knob the block does not have. Raises ValueError for a knob the block refuses."""
+    defaults = KNOB_DEFAULTS[block]
+    refused = sorted(key for key, value in given.items() if value is not None and key not in defaults)
+    if refused:
+        raise ValueError(f"block={block!r} has no {' or '.join(refused)} (knobs: "
+                         f"{sorted(defaults) or 'none'})")
+    knobs = dict.fromkeys(KNOBS)
+    for key, default in defaults.items():
+        value = default if given.get(key) is None else given[key]
+        if not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{key} must be a positive int, got {value!r}")
+        knobs[key] = int(value)
+    return knobs
 
 
 def _check_preset(name):
@@ -81,40 +116,42 @@ def _check_preset(name):
     return name
 
 
-def _residual_body(block, op, depth, width, stem, args):
-    """Stem + stages of basic or bottleneck blocks; each stage doubles the width and halves H, W."""
+def _residual_body(block, op, depth, width, stem, args, expansion):
+    """Stem + stages of basic or bottleneck blocks; each stage doubles the width and halves H, W.
+    A bottleneck block's output has ``expansion`` times its spatial op's channels."""
     layouts = BOTTLENECK_LAYOUTS if block == "bottleneck" else BASIC_LAYOUTS
     if depth not in layouts:
         raise ValueError(f"depth for block={block!r} must be one of {sorted(layouts)}, got {depth!r}")
     if block == "bottleneck":
-        make_block, expansion = bottleneck_block, 4
+        make_block, extra = bottleneck_block, dict(expansion=expansion)
     else:
-        make_block, expansion = basic_block, 1
+        make_block, expansion, extra = basic_block, 1, {}
     layers = [make_stem(stem, width, involution=(op == "inv7"), **args)]
     Ci = width
     for stage, num_blocks in enumerate(layouts[depth]):
         Co = width * 2 ** stage * expansion
         for i in range(num_blocks):
             stride = 2 if (i == 0 and stage > 0) else 1
-            layers.append(make_block(Ci, Co, op=op, stride=stride, **args))
+            layers.append(make_block(Ci, Co, op=op, stride=stride, **extra, **args))
             Ci = Co
     return layers, Ci
 
 
-def _inverted_body(op, width, stem, args):
-    """MobileNetV2: stem, 17 inverted bottlenecks, 1x1 conv to the feature width (1280 at width <= 32)."""
+def _inverted_body(op, width, stem, args, divisor, expansion):
+    """MobileNetV2: stem, 17 inverted bottlenecks, 1x1 conv to the feature width (1280 at width <= 32).
+    Channels are rounded to multiples of ``divisor``; ``expansion`` replaces the ratio 6."""
     scale = width / 32
-    C = make_divisible(32 * scale)
+    C = make_divisible(32 * scale, divisor)
     if stem not in ("cifar", "imagenet"):
         raise ValueError(f"stem must be 'cifar' or 'imagenet', got {stem!r}")
     layers = [conv_bn(3, C, 3, stride=2 if stem == "imagenet" else 1, **args)]  # MobileNetV2's stem
-    for stage, (t, c, n, s) in enumerate(MBV2_SETTINGS):
-        Co = make_divisible(c * scale)
+    for stage, (t, c, n, s) in enumerate(inverted_settings(expansion)):
+        Co = make_divisible(c * scale, divisor)
         if stem == "cifar" and stage == 1:
             s = 1
         for i in range(n):
             layers.append(inverted_block(C, Co, op=op, stride=s if i == 0 else 1, expansion=t, **args))
             C = Co
-    features = make_divisible(1280 * max(1.0, scale))
+    features = make_divisible(1280 * max(1.0, scale), divisor)
     layers.append(conv_bn(C, features, 1, **args))
     return layers, features

@@ -1,0 +1,183 @@
+"""The compare study: budget solving with the finer knobs, the pure run function, results.csv
+(atomic, resumable), the figures, the CLI end to end on shapes, and the published figures."""
+
+import csv
+import os
+import pickle
+
+import pytest
+
+import tinyinvo.backend
+from tinyinvo.__main__ import main
+from tinyinvo.count import analytic_cost, count, solve_budget
+from tinyinvo.data.published import PUBLISHED
+from tinyinvo.models import build
+from tinyinvo.study import results, runs
+from tinyinvo.study.grid import STUDY_MODELS, parse_macs, solve_grid
+from tinyinvo.study.plots import plot_published
+from tinyinvo.train.trainer import model_from_config
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+FIGURES = ["accuracy_vs_macs.png", "accuracy_vs_params.png", "accuracy_vs_time.png",
+           "published_imagenet.png"]
+TINY = ["--data", "shapes", "--subset", "64,32", "--macs", "3M", "--epochs", "1",
+        "--batch-size", "32", "--models", "bottleneck-conv3,bottleneck-dw3", "--seeds", "2"]
+
+
+@pytest.fixture(autouse=True)
+def numpy_backend(monkeypatch):
+    """Tiny models train fast on the numpy backend, with nothing to compile."""
+    monkeypatch.setattr(tinyinvo.backend, "_current", "numpy")
+
+
+def assert_png(path):
+    with open(path, "rb") as file:
+        assert file.read(8) == PNG_SIGNATURE, path
+    assert os.path.getsize(path) > 5000, path  # an image with content, not an empty canvas
+
+
+# ---- the budget ----
+
+def test_every_study_model_meets_40M_within_5_percent_and_counts_agree():
+    """Width alone cannot put RedNet-26 (widths step by 16) or the inverted inv7 net on 40M: the
+    knobs can, and a model built with them counts (measured) what the analytic count says."""
+    specs = solve_grid(list(STUDY_MODELS), 40_000_000)
+    assert [spec.name for spec in specs] == list(STUDY_MODELS)
+    for spec in specs:
+        assert abs(spec.macs / 40e6 - 1) <= 0.05, spec
+    by_name = {spec.name: spec for spec in specs}
+    assert by_name["bottleneck-conv3"].expansion == 4 and by_name["inverted-dw3"].divisor == 8
+    for name in ("bottleneck-inv7", "inverted-inv7"):  # the ones that need a knob moved
+        model = build(**by_name[name].build_kwargs())
+        measured = count(model, (3, 32, 32), batch_size=0).total
+        assert (measured.params, measured.macs) == (by_name[name].params, by_name[name].macs)
+        assert measured == analytic_cost(model.config, 32)
+
+
+def test_knobs_keep_the_defaults_and_are_recorded_for_checkpoints():
+    assert build("mbv2", width=16).config == build("mbv2", width=16, divisor=8,
+                                                   expansion=6).config
+    assert build("resnet26", width=8).config["expansion"] == 4
+    assert build("resnet20").config["expansion"] is None
+    model = build(block="inverted", op="dw3", width=12, divisor=4, expansion=3)
+    assert (model.config["divisor"], model.config["expansion"]) == (4, 3)
+    rebuilt = model_from_config(dict(model=model.config, train=dict(seed=0)))
+    assert rebuilt.num_params() == model.num_params() != build("mbv2", width=12).num_params()
+    with pytest.raises(ValueError, match="has no divisor"):
+        build("resnet26", divisor=4)
+    with pytest.raises(ValueError, match="has no expansion"):
+        build("resnet20", expansion=2)
+
+
+def test_a_budget_no_model_can_meet_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="cannot meet .* closest is width 16"):
+        solve_budget("bottleneck", "inv7", 26, 1000)
+    with pytest.raises(SystemExit, match=r"2 model\(s\) cannot meet the budget of 0.00M"):
+        main(["compare", "--macs", "1k", "--models", "bottleneck-inv7,inverted-inv7",
+              "--out", str(tmp_path)])
+    assert os.listdir(tmp_path) == []
+
+
+def test_parse_macs():
+    assert [parse_macs(text) for text in ("40M", "1.5g", "400k", "4e7")] == \
+        [40_000_000, 1_500_000_000, 400_000, 40_000_000]
+    with pytest.raises(ValueError, match="40M"):
+        parse_macs("forty")
+
+
+# ---- the command end to end ----
+
+def test_compare_end_to_end_writes_results_and_figures_and_skips_finished_runs(
+        tmp_path, monkeypatch, capsys):
+    calls = []
+    original = runs.train_run
+
+    def counting_train_run(run, **kwargs):
+        calls.append((run.model.name, run.seed))
+        return original(run, **kwargs)
+
+    monkeypatch.setattr(runs, "train_run", counting_train_run)
+    out = tmp_path / "study"
+    assert main(["compare", *TINY, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "bottleneck-conv3" in printed and "vs budget" in printed and "4 runs" in printed
+    assert sorted(calls) == [("bottleneck-conv3", 0), ("bottleneck-conv3", 1),
+                             ("bottleneck-dw3", 0), ("bottleneck-dw3", 1)]
+
+    path = out / "results.csv"
+    with open(path, newline="") as file:
+        reader = csv.DictReader(file)
+        assert reader.fieldnames == list(results.COLUMNS)
+        assert len(list(reader)) == 4
+    rows = results.read_results(path)
+    for row in rows:
+        assert abs(row["macs"] / 3e6 - 1) <= 0.05
+        assert 0 <= row["test_accuracy"] <= 1 and row["n_train"] == 64 and row["n_test"] == 32
+        assert row["train_seconds"] > 0 and row["inference_images_per_s"] > 0
+        assert row["params"] == build(block=row["block"], op=row["op"], depth=26,
+                                      width=row["width"], expansion=row["expansion"]).num_params()
+    assert len({row["run_id"] for row in rows}) == 4
+    for name in FIGURES:
+        assert_png(out / name)
+    assert not [name for name in os.listdir(out) if name.startswith(".results-")]
+
+    # a rerun trains nothing; after losing one row it trains exactly that run, to the same result
+    assert main(["compare", *TINY, "--out", str(out)]) == 0
+    assert len(calls) == 4
+    lost, kept = rows[1], [rows[0], *rows[2:]]
+    results.write_results(path, kept)
+    main(["compare", *TINY, "--out", str(out)])
+    assert calls[4:] == [(lost["model"], lost["seed"])]
+    again = {row["run_id"]: row for row in results.read_results(path)}[lost["run_id"]]
+    assert again["test_accuracy"] == lost["test_accuracy"] and again["test_loss"] == lost["test_loss"]
+
+
+def test_run_function_is_pure_and_picklable():
+    """The same config trains to the same result, in this process or another one."""
+    spec = solve_grid(["bottleneck-dw3"], 3_000_000)[0]
+    run = runs.Run(spec, seed=3, recipe=dict(epochs=1, batch_size=32),
+                   data=dict(name="shapes", subset=(32, 16)))
+    copy = pickle.loads(pickle.dumps(run))
+    assert copy.key() == run.key() != runs.Run(spec, seed=4, recipe=run.recipe, data=run.data).key()
+    moved = runs.Run(spec, 3, run.recipe, {**run.data, "data_dir": None})
+    assert moved.key() == run.key()  # where the data lives is not part of the run
+    first, second = runs.train_run(run, progress=False), runs.train_run(copy, progress=False)
+    for key in ("run_id", "test_accuracy", "test_loss", "params", "macs", "width"):
+        assert first[key] == second[key]
+
+
+def test_write_results_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "results.csv"
+    row = dict.fromkeys(results.COLUMNS, 1)
+    results.write_results(path, [row])
+    before = path.read_bytes()
+
+    def broken_writerows(self, rows):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(csv.DictWriter, "writerows", broken_writerows)
+    with pytest.raises(OSError, match="disk full"):
+        results.write_results(path, [row, row])
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["results.csv"]
+
+
+# ---- published figures ----
+
+def test_every_published_entry_has_a_source_and_sane_numbers():
+    assert len({model.name for model in PUBLISHED}) == len(PUBLISHED)
+    for model in PUBLISHED:
+        assert "Table" in model.source or "table" in model.source, model
+        assert model.op in ("conv", "involution", "depthwise")
+        assert 1 < model.params_m < 100 and 0.1 < model.macs_g < 20 and 60 < model.top1 < 90
+        assert model.resolution >= 224
+    families = {model.family for model in PUBLISHED}
+    assert {"ResNet", "RedNet", "MobileNetV2", "EfficientNet", "ConvNeXt"} <= families
+    rednet = {model.name: model for model in PUBLISHED}["RedNet-26"]
+    assert rednet.params_m == pytest.approx(build("rednet26", stem="imagenet", num_classes=1000)
+                                            .num_params() / 1e6, rel=0.01)
+
+
+def test_plot_published(tmp_path):
+    figure = plot_published(PUBLISHED, tmp_path / "published.png")
+    assert_png(tmp_path / "published.png")
+    assert len(figure.axes) == 2 and figure.axes[0].get_xscale() == "log"

@@ -1,0 +1,126 @@
+"""``python -m tinyinvo compare``: the apples-to-apples study.
+
+    python -m tinyinvo compare --data cifar10 --data-dir ../shared/data/cifar10-jpg.tar.gz \\
+        --macs 40M --epochs 15 --subset 10000,2000 --seeds 2
+
+Solves every model's width (and knobs) for the MAC budget, prints them, trains each model with
+each seed under one recipe (skipping runs results.csv already holds), then writes the figures.
+"""
+
+import argparse
+import os
+
+from tinyinvo.backend import BACKENDS, set_backend, set_num_threads
+from tinyinvo.data import NAMES
+from tinyinvo.data.published import PUBLISHED
+from tinyinvo.study import runs
+from tinyinvo.study.grid import STUDY_MODELS, parse_macs, solve_grid
+from tinyinvo.study.plots import ERROR_BARS, plot_published, plot_study, summarize
+from tinyinvo.study.results import run_missing
+from tinyinvo.train.cli import parse_subset
+from tinyinvo.train.trainer import TrainConfig
+
+DEFAULTS = TrainConfig()
+
+
+def add_arguments(parser):
+    parser.add_argument("--data", choices=NAMES, default="shapes", help="data set (default: %(default)s)")
+    parser.add_argument("--data-dir", help="CIFAR-10 folder or archive")
+    parser.add_argument("--subset", type=parse_subset, metavar="N[,M]",
+                        help="N training images (N,M: and M test images), the same for every run")
+    parser.add_argument("--macs", type=parse_macs, default=parse_macs("40M"),
+                        help="MAC budget per 32x32 image, e.g. 40M (default: 40M)")
+    parser.add_argument("--tolerance", type=float, default=0.05,
+                        help="allowed |MACs / budget - 1| (default: %(default)s)")
+    parser.add_argument("--depth", type=int, default=26, help="depth of the bottleneck nets "
+                        "(default: %(default)s)")
+    parser.add_argument("--models", type=_parse_models, default=list(STUDY_MODELS),
+                        help=f"comma-separated subset of {','.join(STUDY_MODELS)} (default: all)")
+    seeds = parser.add_mutually_exclusive_group()
+    seeds.add_argument("--seeds", type=int, default=2, help="seeds 0..N-1 (default: %(default)s)")
+    seeds.add_argument("--seed-list", type=_parse_ints, help="explicit seeds, e.g. 0,1,7")
+    for name in ("epochs", "batch_size", "lr", "momentum", "weight_decay", "warmup_epochs",
+                 "label_smoothing"):
+        default = getattr(DEFAULTS, name)
+        parser.add_argument("--" + name.replace("_", "-"), type=type(default), default=default,
+                            help=f"as in train (default: {default})")
+    parser.add_argument("--nesterov", action="store_true", help="Nesterov momentum")
+    parser.add_argument("--no-augment", action="store_false", dest="augment",
+                        help="train without random crops and flips")
+    parser.add_argument("--out", help="study directory (default: runs/compare-DATA-MACS)")
+    parser.add_argument("--dry-run", action="store_true", help="print the solved models and stop")
+    parser.add_argument("--threads", type=int, help="threads for Numba and BLAS (default: all cores)")
+    parser.add_argument("--backend", choices=BACKENDS, help="op backend (default: numba if installed)")
+
+
+def run(args):
+    if args.backend:
+        set_backend(args.backend)
+    if args.threads:
+        set_num_threads(args.threads)
+    try:
+        specs = solve_grid(args.models, args.macs, depth=args.depth, tolerance=args.tolerance)
+    except ValueError as error:
+        raise SystemExit(f"error: {error}\nchoose another --macs, a larger --tolerance, or leave "
+                         f"these models out with --models") from None
+    print(f"budget {args.macs / 1e6:.2f}M MACs per 32x32 image, within {args.tolerance:.0%}:")
+    print(format_specs(specs, args.macs))
+    if args.dry_run:
+        return 0
+    out = args.out or os.path.join("runs", f"compare-{args.data}-{args.macs / 1e6:g}M")
+    recipe = {key: getattr(args, key) for key in runs.RECIPE_FIELDS}
+    data = dict(name=args.data, data_dir=args.data_dir, subset=args.subset, seed=0)
+    seeds = args.seed_list if args.seed_list is not None else list(range(args.seeds))
+    study = [runs.Run(spec, seed, recipe, data) for spec in specs for seed in seeds]
+    print(f"{len(study)} runs ({len(specs)} models x seeds {seeds}), recipe {recipe}; "
+          f"writing to {out}")
+    rows = run_missing(study, os.path.join(out, "results.csv"), runs.train_run,
+                       runs_dir=os.path.join(out, "runs"))
+    figures = plot_study(rows, out, title=f"{args.data}, {args.macs / 1e6:g}M MACs, "
+                                          f"{args.epochs} epochs")
+    figures.append(os.path.join(out, "published_imagenet.png"))
+    plot_published(PUBLISHED, figures[-1])
+    print(format_summary(summarize(rows)))
+    print(f"results: {os.path.join(out, 'results.csv')}\nfigures: " + ", ".join(figures))
+    return 0
+
+
+def format_specs(specs, target):
+    lines = [f"{'model':<18} {'width':>5} {'expansion':>9} {'divisor':>7} {'params':>10} "
+             f"{'MACs':>12} {'vs budget':>9}"]
+    for spec in specs:
+        lines.append(f"{spec.name:<18} {spec.width:>5} {_dash(spec.expansion):>9} "
+                     f"{_dash(spec.divisor):>7} {spec.params:>10,} {spec.macs:>12,} "
+                     f"{spec.macs / target - 1:>+9.1%}")
+    return "\n".join(lines)
+
+
+def format_summary(summary):
+    lines = [f"test accuracy, mean over seeds ({ERROR_BARS}):",
+             f"{'model':<18} {'seeds':>5} {'accuracy':>9} {'min':>7} {'max':>7} {'train s':>9} "
+             f"{'ms/image':>9}"]
+    for entry in summary:
+        lines.append(f"{entry['model']:<18} {entry['seeds']:>5} {entry['test_accuracy']:>9.2%} "
+                     f"{entry['test_accuracy_min']:>7.2%} {entry['test_accuracy_max']:>7.2%} "
+                     f"{entry['train_seconds']:>9.1f} {entry['inference_ms_per_image']:>9.3f}")
+    return "\n".join(lines)
+
+
+def _dash(value):
+    return "-" if value is None else value
+
+
+def _parse_models(text):
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in STUDY_MODELS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown model(s) {unknown}; choose from "
+                                         f"{','.join(STUDY_MODELS)}")
+    return names
+
+
+def _parse_ints(text):
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers like 0,1,7, got {text!r}") from None

@@ -1,0 +1,132 @@
+"""The study's figures: test accuracy against MACs, params and measured CPU time, one point per
+model (the mean over seeds) with bars from the lowest to the highest seed; and the published
+ImageNet figures.
+
+Drawn on matplotlib's Agg canvas directly (no ``pyplot``): no global plotting state changes.
+"""
+
+import os
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator
+
+OP_COLORS = {"conv3": "black", "inv7": "tab:red", "dw7": "tab:blue", "dw3": "tab:green"}
+BLOCK_MARKERS = {"bottleneck": "o", "inverted": "^", "basic": "s"}
+ERROR_BARS = "bars: lowest to highest seed"
+# the study's x axes: file name, (row key, scale, axis label) per panel
+STUDY_FIGURES = {
+    "accuracy_vs_macs.png": [("macs", 1e-6, "MACs per image (M)")],
+    "accuracy_vs_params.png": [("params", 1e-6, "parameters (M)")],
+    "accuracy_vs_time.png": [("train_seconds", 1, "training time (s, wall clock)"),
+                             ("inference_ms_per_image", 1, "inference time (ms per image, batch 256)")],
+}
+FAMILY_COLORS = {"conv": "black", "involution": "tab:red", "depthwise": "tab:blue"}
+
+
+def summarize(rows):
+    """One dict per model (in order of first appearance): its architecture columns, the number of
+    seeds, and mean / min / max over seeds of test_accuracy, train_seconds, inference_ms_per_image."""
+    models = {}
+    for row in rows:
+        models.setdefault(row["model"], []).append(row)
+    summary = []
+    for name, runs in models.items():
+        entry = {key: runs[0][key] for key in ("model", "block", "op", "width", "expansion",
+                                               "divisor", "params", "macs")}
+        entry["seeds"] = len(runs)
+        measured = dict(test_accuracy=[run["test_accuracy"] for run in runs],
+                        train_seconds=[run["train_seconds"] for run in runs],
+                        inference_ms_per_image=[1000 / run["inference_images_per_s"] for run in runs])
+        for key, values in measured.items():
+            entry[key] = float(np.mean(values))
+            entry[f"{key}_min"], entry[f"{key}_max"] = float(np.min(values)), float(np.max(values))
+        summary.append(entry)
+    return summary
+
+
+def plot_study(rows, out_dir, title=None):
+    """Write the three figures of STUDY_FIGURES for the result rows to ``out_dir``; returns their paths."""
+    summary = summarize(rows)
+    seeds = sorted({entry["seeds"] for entry in summary})
+    subtitle = f"mean over {'/'.join(map(str, seeds))} seed(s); {ERROR_BARS}"
+    paths = []
+    for filename, panels in STUDY_FIGURES.items():
+        figure = _figure(len(panels))
+        for axes, (key, scale, label) in zip(figure.axes, panels):
+            for entry in summary:
+                _model_point(axes, entry, key, scale)
+            axes.set_xlabel(label)
+            axes.set_ylabel("test accuracy (%)")
+            axes.grid(alpha=0.3)
+        figure.axes[0].legend(fontsize=8)
+        figure.suptitle(f"{title}\n{subtitle}" if title else subtitle, fontsize=10)
+        paths.append(os.path.join(out_dir, filename))
+        figure.savefig(paths[-1], dpi=100)
+    return paths
+
+
+def _figure(num_panels):
+    figure = Figure(figsize=(6 * num_panels, 4.5), layout="constrained")
+    FigureCanvasAgg(figure)
+    figure.subplots(1, num_panels, squeeze=False)
+    return figure
+
+
+def _model_point(axes, entry, key, scale):
+    """One model: its mean, with bars from the lowest to the highest seed on measured axes."""
+    def spread(name, factor):
+        mean = entry[name] * factor
+        return mean, [[mean - entry[f"{name}_min"] * factor], [entry[f"{name}_max"] * factor - mean]]
+
+    y, yerr = spread("test_accuracy", 100)
+    if f"{key}_min" in entry:
+        x, xerr = spread(key, scale)
+    else:
+        x, xerr = entry[key] * scale, None
+    axes.errorbar(x, y, yerr=yerr, xerr=xerr, fmt=BLOCK_MARKERS.get(entry["block"], "o"),
+                  color=OP_COLORS.get(entry["op"], "gray"), capsize=3, markersize=8,
+                  label=entry["model"])
+
+
+def plot_published(models, path=None):
+    """Top-1 against MACs (left) and params (right) of published ImageNet models, one line per
+    family, coloured by spatial op (dense conv, involution, depthwise). Log x axes.
+
+    Inputs: models, PublishedModel entries (tinyinvo.data.published); path, where to save the PNG.
+    Returns the matplotlib Figure.
+    """
+    figure = _figure(2)
+    families = {}
+    for model in models:
+        families.setdefault(model.family, []).append(model)
+    for axes, key, label in zip(figure.axes, ("macs_g", "params_m"),
+                                ("MACs per image (G), log scale", "parameters (M), log scale")):
+        for family, members in families.items():
+            members = sorted(members, key=lambda model: getattr(model, key))
+            xs = [getattr(model, key) for model in members]
+            axes.plot(xs, [model.top1 for model in members], "-",
+                      color=FAMILY_COLORS[members[0].op],
+                      alpha=0.8, label=family, marker=_family_marker(family, families))
+            for model, x in zip(members, xs):
+                axes.annotate(model.name, (x, model.top1), fontsize=6, xytext=(3, -8),
+                              textcoords="offset points")
+        axes.set_xscale("log")
+        axes.xaxis.set_minor_locator(LogLocator(subs=(2, 5)))
+        for axis_ticks in (axes.xaxis.set_major_formatter, axes.xaxis.set_minor_formatter):
+            axis_ticks(FuncFormatter(lambda value, _: f"{value:g}"))  # 0.5, 2, 20: not 2x10^1
+        axes.set_xlabel(label)
+        axes.set_ylabel("ImageNet top-1 (%)")
+        axes.grid(alpha=0.3, which="both")
+    figure.axes[0].legend(fontsize=8)
+    figure.suptitle("Published ImageNet results (224x224; EfficientNet-B1..B3 at 240/260/300): "
+                    "black dense conv, red involution, blue depthwise", fontsize=10)
+    if path is not None:
+        figure.savefig(path, dpi=100)
+    return figure
+
+
+def _family_marker(family, families):
+    """A different marker for each family of the same colour."""
+    return "os^Dvp<>"[list(families).index(family) % 8]
