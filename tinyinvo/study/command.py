@@ -14,6 +14,7 @@ from tinyinvo.backend import BACKENDS, set_backend, set_num_threads
 from tinyinvo.data import NAMES
 from tinyinvo.data.published import PUBLISHED
 from tinyinvo.study import runs
+from tinyinvo.study.executors import default_threads, make_executor
 from tinyinvo.study.grid import STUDY_MODELS, parse_macs, solve_grid
 from tinyinvo.study.plots import ERROR_BARS, plot_published, plot_study, summarize
 from tinyinvo.study.results import run_missing
@@ -50,6 +51,15 @@ def add_arguments(parser):
     parser.add_argument("--out", help="study directory (default: runs/compare-DATA-MACS)")
     parser.add_argument("--dry-run", action="store_true", help="print the solved models and stop")
     parser.add_argument("--threads", type=int, help="threads for Numba and BLAS (default: all cores)")
+    parser.add_argument("--workers", type=_positive_int, default=1,
+                        help="runs at once, each in its own local process (default: %(default)s, "
+                             "in this process)")
+    parser.add_argument("--threads-per-worker", type=_positive_int,
+                        help="Numba and BLAS threads of each worker (default: the cores shared "
+                             "out evenly; with --scheduler: 1)")
+    parser.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                        help='send the runs to this running Dask scheduler instead '
+                             '(pip install "tinyinvo[cluster]")')
     parser.add_argument("--backend", choices=BACKENDS, help="op backend (default: numba if installed)")
 
 
@@ -74,14 +84,20 @@ def run(args):
     study = [runs.Run(spec, seed, recipe, data) for spec in specs for seed in seeds]
     print(f"{len(study)} runs ({len(specs)} models x seeds {seeds}), recipe {recipe}; "
           f"writing to {out}")
-    rows = run_missing(study, os.path.join(out, "results.csv"), runs.train_run,
-                       runs_dir=os.path.join(out, "runs"))
+    threads = _threads_per_worker(args)
+    with make_executor(args.workers, threads, args.scheduler) as executor:
+        rows = run_missing(study, os.path.join(out, "results.csv"), runs.train_run,
+                           runs_dir=os.path.join(out, "runs"), executor=executor, threads=threads)
     figures = plot_study(rows, out, title=f"{args.data}, {args.macs / 1e6:g}M MACs, "
                                           f"{args.epochs} epochs")
     figures.append(os.path.join(out, "published_imagenet.png"))
     plot_published(PUBLISHED, figures[-1])
     print(format_summary(summarize(rows)))
     print(f"results: {os.path.join(out, 'results.csv')}\nfigures: " + ", ".join(figures))
+    if len(rows) < len(study):
+        print(f"{len(study) - len(rows)} of {len(study)} runs failed (see above); run the same "
+              f"command again to retry them")
+        return 1
     return 0
 
 
@@ -106,6 +122,15 @@ def format_summary(summary):
     return "\n".join(lines)
 
 
+def _threads_per_worker(args):
+    """Threads of each run on a worker; None for runs in this process (--threads applies)."""
+    if args.scheduler is not None:
+        return args.threads_per_worker or 1
+    if args.workers > 1:
+        return args.threads_per_worker or default_threads(args.workers)
+    return None
+
+
 def _dash(value):
     return "-" if value is None else value
 
@@ -117,6 +142,13 @@ def _parse_models(text):
         raise argparse.ArgumentTypeError(f"unknown model(s) {unknown}; choose from "
                                          f"{','.join(STUDY_MODELS)}")
     return names
+
+
+def _positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
 
 
 def _parse_ints(text):

@@ -2,14 +2,22 @@
 
 Only the caller writes the file, after each finished run, by an atomic rewrite (a temporary file,
 then ``os.replace``): a crash leaves the previous complete file, never half a row. A rerun skips
-the runs whose run_id is already there.
+the runs whose run_id is already there. Where the runs execute (this process, worker processes, a
+Dask cluster) is the business of an Executor: see ``tinyinvo.study.executors``.
 """
 
+from concurrent.futures import FIRST_COMPLETED, wait
 import csv
 import os
+import sys
 import tempfile
 
 from tqdm.auto import tqdm
+
+from tinyinvo.backend import get_backend
+from tinyinvo.study.executors import InProcessExecutor, train_on_worker
+
+RETRIES = 1  # times a failed run is tried again within one study
 
 # column: type of its values (None / empty cells stay None)
 COLUMNS = {
@@ -50,28 +58,65 @@ def write_results(path, rows):
         raise
 
 
-def run_missing(runs, path, train, *, runs_dir=None, progress=True):
+def run_missing(runs, path, train, *, runs_dir=None, progress=True, executor=None, threads=None):
     """Train the runs that ``path`` does not hold yet, appending each row as soon as it is done.
+
+    Every run is an independent task of ``executor``; this function alone writes ``path``. A run
+    that fails is reported and tried once more; one that fails twice is reported and left out
+    (a rerun of the study tries it again).
 
     Inputs:
     - runs: list of Run (tinyinvo.study.runs)
     - path: the results.csv
-    - train: the run function, ``train(run, run_dir=..., progress=...) -> row``
-    - runs_dir: parent directory of the runs' checkpoint directories (None: no checkpoints)
-    - progress: one bar over the whole study (runs done / total) plus the runs' own bars
-    Returns the rows of ``runs`` (finished before or now), in the order of ``runs``.
+    - train: the run function, ``train(run, run_dir=..., progress=...) -> row``; on worker
+      processes or machines it must be importable there (a module-level function)
+    - runs_dir: parent directory of the runs' checkpoint directories (None: no checkpoints); on a
+      cluster, a directory that every worker sees under the same path
+    - progress: one bar over the whole study (runs done / total); in this process, plus the runs'
+      own bars
+    - executor: a concurrent.futures.Executor (tinyinvo.study.executors.make_executor); None:
+      one run after the other, in this process
+    - threads: Numba and BLAS threads of each run on a worker (None: leave the worker's setting)
+    Returns the rows of the finished runs of ``runs`` (before or now), in the order of ``runs``.
     """
     rows = read_results(path)
     done = {row["run_id"] for row in rows}
-    todo = [run for run in runs if run.key() not in done]
+    todo = list({run.key(): run for run in runs if run.key() not in done}.values())
+    in_process = executor is None
+    executor = InProcessExecutor() if in_process else executor
+    # in this process a submitted run has finished already: submit one at a time, so that each
+    # row is written before the next run starts; workers get every run at once and queue them
+    most_pending = 1 if in_process else max(1, len(todo))
     hidden = {} if progress else dict(disable=True)  # so that TQDM_DISABLE=1 still works
     with tqdm(total=len(runs), initial=len(runs) - len(todo), desc="study", unit="run",
               **hidden) as bar:
-        for run in todo:
-            bar.set_postfix(model=run.model.name, seed=run.seed)
+
+        def submit(run):
             run_dir = None if runs_dir is None else os.path.join(runs_dir, run.slug())
-            rows.append(train(run, run_dir=run_dir, progress=progress))
-            write_results(path, rows)
-            bar.update(1)
+            return executor.submit(train_on_worker, train, run, run_dir, progress and in_process,
+                                   get_backend(), threads)
+
+        queue, pending, tries = list(reversed(todo)), {}, {run.key(): 0 for run in todo}
+        while queue or pending:
+            while queue and len(pending) < most_pending:
+                run = queue.pop()
+                tries[run.key()] += 1
+                pending[submit(run)] = run
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                run = pending.pop(future)
+                error = future.exception()
+                if error is None:
+                    rows.append(future.result())
+                    write_results(path, rows)
+                    bar.set_postfix(model=run.model.name, seed=run.seed)
+                    bar.update(1)
+                    continue
+                again = tries[run.key()] < 1 + RETRIES
+                outcome = "trying it again" if again else "left out: rerun the study to retry it"
+                bar.write(f"run {run.slug()} failed ({type(error).__name__}: {error}); {outcome}",
+                          file=sys.stderr)
+                if again:
+                    queue.append(run)
     by_key = {row["run_id"]: row for row in rows}
-    return [by_key[run.key()] for run in runs]
+    return [by_key[run.key()] for run in runs if run.key() in by_key]

@@ -1,0 +1,83 @@
+"""The study's runs as independent tasks of a concurrent.futures.Executor: a local process pool and
+a Dask cluster give the serial study's results bit for bit, and a failing run is retried once,
+reported and left out, never written."""
+
+import dataclasses
+
+import pytest
+
+import tinyinvo.backend
+from tinyinvo.__main__ import main
+from tinyinvo.study import results, runs
+from tinyinvo.study.executors import make_executor
+from tinyinvo.study.grid import solve_grid
+
+TINY = ["--data", "shapes", "--subset", "64,32", "--macs", "3M", "--epochs", "1",
+        "--batch-size", "32", "--models", "bottleneck-conv3,bottleneck-dw3", "--seeds", "2"]
+# what a run computes; the timings (train_seconds, inference_images_per_s) legitimately differ
+COMPUTED = ["run_id", "model", "seed", "width", "params", "macs", "test_accuracy", "test_loss",
+            "backend"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def numpy_backend():
+    """Tiny models train fast on the numpy backend; the workers get the caller's backend."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tinyinvo.backend, "_current", "numpy")
+        yield
+
+
+def computed_columns(path):
+    rows = sorted(results.read_results(path), key=lambda row: row["run_id"])
+    return [{key: row[key] for key in COMPUTED} for row in rows]
+
+
+def compare(out, *options):
+    assert main(["compare", *TINY, "--out", str(out), *options]) == 0
+    return computed_columns(out / "results.csv")
+
+
+@pytest.fixture(scope="module")
+def serial(tmp_path_factory):
+    """The study run in this process, one run after the other: the reference."""
+    rows = compare(tmp_path_factory.mktemp("serial"))
+    assert len(rows) == 4 and len({row["run_id"] for row in rows}) == 4
+    return rows
+
+
+def test_a_local_process_pool_gives_the_serial_results_bit_for_bit(serial, tmp_path):
+    assert compare(tmp_path, "--workers", "2", "--threads-per-worker", "1") == serial
+
+
+def test_a_dask_cluster_gives_the_serial_results_bit_for_bit(serial, tmp_path):
+    distributed = pytest.importorskip(
+        "distributed",
+        reason='Dask is optional: pip install "tinyinvo[cluster]" to test --scheduler')
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  host="127.0.0.1", dashboard_address=None) as cluster:
+        assert compare(tmp_path, "--scheduler", cluster.scheduler_address) == serial
+
+
+def test_a_failing_run_is_retried_once_reported_and_never_written(tmp_path, capsys):
+    spec = solve_grid(["bottleneck-dw3"], 3_000_000)[0]
+    recipe, data = dict(epochs=1, batch_size=32), dict(name="shapes", subset=(32, 16))
+    good = runs.Run(spec, 0, recipe, data)
+    impossible = runs.Run(dataclasses.replace(spec, width=0), 0, recipe, data)
+    path = tmp_path / "results.csv"
+
+    with make_executor(workers=2, threads_per_worker=1) as executor:
+        rows = results.run_missing([impossible, good], path, runs.train_run, executor=executor,
+                                   threads=1, progress=False)
+    assert [row["run_id"] for row in rows] == [good.key()]
+    assert [row["run_id"] for row in results.read_results(path)] == [good.key()]
+    report = [line for line in capsys.readouterr().err.splitlines() if impossible.slug() in line]
+    assert len(report) == 2 and all("ValueError: width must be a positive int" in line
+                                    for line in report)
+    assert report[0].endswith("trying it again") and "left out" in report[1]
+
+    # a rerun (here in this process) tries the failed run again, and only that one
+    rows = results.run_missing([impossible, good], path, runs.train_run, progress=False)
+    assert [row["run_id"] for row in rows] == [good.key()]
+    assert len(results.read_results(path)) == 1
+    report = capsys.readouterr().err
+    assert report.count(impossible.slug()) == 2 and good.slug() not in report
