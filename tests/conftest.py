@@ -22,3 +22,23 @@ def randn():
         return rng.standard_normal(shape).astype(dtype)
 
     return make
+
+
+@pytest.fixture(scope="module")
+def study_on_numpy():
+    """The study tests' tiny models train fast on the numpy backend; workers get the caller's backend."""
+    import tinyinvo.backend
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tinyinvo.backend, "_current", "numpy")
+        yield
+
+
+@pytest.fixture(scope="module")
+def serial(study_on_numpy, tmp_path_factory):
+    """The tiny study run in this process, one run after the other: the reference."""
+    from study_helpers import compare
+
+    rows = compare(tmp_path_factory.mktemp("serial"))
+    assert len(rows) == 4 and len({row["run_id"] for row in rows}) == 4
+    return rows

@@ -6,43 +6,13 @@ import dataclasses
 
 import pytest
 
-import tinyinvo.backend
-from tinyinvo.__main__ import main
 from tinyinvo.study import results, runs
 from tinyinvo.study.executors import make_executor
 from tinyinvo.study.grid import solve_grid
 
-TINY = ["--data", "shapes", "--subset", "64,32", "--macs", "3M", "--epochs", "1",
-        "--batch-size", "32", "--models", "bottleneck-conv3,bottleneck-dw3", "--seeds", "2"]
-# what a run computes; the timings (train_seconds, inference_images_per_s) legitimately differ
-COMPUTED = ["run_id", "model", "seed", "width", "params", "macs", "test_accuracy", "test_loss",
-            "backend"]
+from study_helpers import compare
 
-
-@pytest.fixture(scope="module", autouse=True)
-def numpy_backend():
-    """Tiny models train fast on the numpy backend; the workers get the caller's backend."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(tinyinvo.backend, "_current", "numpy")
-        yield
-
-
-def computed_columns(path):
-    rows = sorted(results.read_results(path), key=lambda row: row["run_id"])
-    return [{key: row[key] for key in COMPUTED} for row in rows]
-
-
-def compare(out, *options):
-    assert main(["compare", *TINY, "--out", str(out), *options]) == 0
-    return computed_columns(out / "results.csv")
-
-
-@pytest.fixture(scope="module")
-def serial(tmp_path_factory):
-    """The study run in this process, one run after the other: the reference."""
-    rows = compare(tmp_path_factory.mktemp("serial"))
-    assert len(rows) == 4 and len({row["run_id"] for row in rows}) == 4
-    return rows
+pytestmark = pytest.mark.usefixtures("study_on_numpy")
 
 
 def test_a_local_process_pool_gives_the_serial_results_bit_for_bit(serial, tmp_path):

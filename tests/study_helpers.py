@@ -1,0 +1,21 @@
+"""Shared by the study tests: a tiny study on `shapes` and how to read what it computed."""
+
+from tinyinvo.__main__ import main
+from tinyinvo.study import results
+
+TINY = ["--data", "shapes", "--subset", "64,32", "--macs", "3M", "--epochs", "1",
+        "--batch-size", "32", "--models", "bottleneck-conv3,bottleneck-dw3", "--seeds", "2"]
+# what a run computes; the timings (train_seconds, inference_images_per_s) legitimately differ
+COMPUTED = ["run_id", "model", "seed", "width", "params", "macs", "test_accuracy", "test_loss",
+            "backend"]
+
+
+def computed_columns(path):
+    rows = sorted(results.read_results(path), key=lambda row: row["run_id"])
+    return [{key: row[key] for key in COMPUTED} for row in rows]
+
+
+def compare(out, *options):
+    """Run the tiny study into ``out`` and return its computed columns, sorted by run id."""
+    assert main(["compare", *TINY, "--out", str(out), *options]) == 0
+    return computed_columns(out / "results.csv")
