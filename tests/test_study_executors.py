@@ -24,7 +24,7 @@ def test_a_dask_cluster_gives_the_serial_results_bit_for_bit(serial, tmp_path):
         "distributed",
         reason='Dask is optional: pip install "tinyinvo[cluster]" to test --scheduler')
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  host="127.0.0.1", dashboard_address=None) as cluster:
+                                  host="127.0.0.1", dashboard_address=":0") as cluster:
         assert compare(tmp_path, "--scheduler", cluster.scheduler_address) == serial
 
 

@@ -35,7 +35,7 @@ def test_a_dask_worker_killed_mid_study_changes_nothing_in_the_results(
         "distributed",
         reason='Dask is optional: pip install "tinyinvo[cluster]" to test --scheduler')
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  host="127.0.0.1", dashboard_address=None) as cluster, \
+                                  host="127.0.0.1", dashboard_address=":0") as cluster, \
             distributed.Client(cluster) as observer:
         killed = []
 
