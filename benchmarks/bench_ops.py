@@ -16,29 +16,22 @@ cache (compilation) and a warm one (loading from the cache), each in a fresh sub
 Results go to a JSON file (default benchmarks/results/ops.json).
 """
 
-import argparse
 import os
 import sys
 
+from common import benchmark_parser, pin_threads
+
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=2, help="threads for Numba, BLAS and PyTorch (default 2)")
+    parser = benchmark_parser(__doc__, "ops.json")
     parser.add_argument("--repeat", type=int, default=None, help="timed rounds per variant (default 5, quick 2)")
-    default_json = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "ops.json")
-    parser.add_argument("--json", default=default_json, help="where to write the results (default %(default)s)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: batch 4 instead of 64, 2 rounds")
     return parser.parse_args()
 
 
 ARGS = parse_args() if __name__ == "__main__" else None
 if ARGS is not None:
-    # Thread counts must be in the environment before NumPy (BLAS) and Numba start their thread pools.
-    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-        os.environ[variable] = str(ARGS.threads)
-    # Idle OpenMP threads sleep instead of spinning: on a shared machine spinning threads steal the
-    # cores the working ones need. Applies to Numba's and PyTorch's OpenMP runtimes alike.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    pin_threads(ARGS.threads)
 
 import json  # noqa: E402
 import platform  # noqa: E402

@@ -17,32 +17,25 @@ each layer counted without the layers inside it: this is where the time goes.
 Results go to a JSON file (default benchmarks/results/train.json).
 """
 
-import argparse
 import os
 import sys
 
+from common import benchmark_parser, pin_threads
+
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = benchmark_parser(__doc__, "train.json")
     parser.add_argument("--models", nargs="+", default=["rednet26", "resnet26", "dwnet26"])
     parser.add_argument("--width", type=int, default=16)
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--threads", type=int, default=2, help="threads for Numba, BLAS and PyTorch (default 2)")
     parser.add_argument("--steps", type=int, default=5, help="timed steps per model and framework (default 5)")
-    default_json = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "train.json")
-    parser.add_argument("--json", default=default_json, help="where to write the results (default %(default)s)")
     parser.add_argument("--no-torch", action="store_true", help="time tinyinvo only")
     return parser.parse_args()
 
 
 ARGS = parse_args() if __name__ == "__main__" else None
 if ARGS is not None:
-    # Thread counts must be in the environment before NumPy (BLAS) and Numba start their thread pools.
-    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-        os.environ[variable] = str(ARGS.threads)
-    # Idle OpenMP threads sleep instead of spinning: spinning threads steal the cores that BLAS
-    # and the other workers of a shared machine need.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    pin_threads(ARGS.threads)
 
 import json  # noqa: E402
 import platform  # noqa: E402
