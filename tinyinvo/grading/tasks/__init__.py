@@ -1,0 +1,1 @@
+"""One module per graded exercise: EXERCISE (its id) and TASKS (its list of Task)."""
