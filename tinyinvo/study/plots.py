@@ -46,12 +46,12 @@ def summarize(rows):
     return summary
 
 
-def plot_study(rows, out_dir, title=None):
-    """Write the three figures of STUDY_FIGURES for the result rows to ``out_dir``; returns their paths."""
+def study_figures(rows, title=None):
+    """The figures of STUDY_FIGURES for the result rows: a dict file name -> matplotlib Figure."""
     summary = summarize(rows)
     seeds = sorted({entry["seeds"] for entry in summary})
     subtitle = f"mean over {'/'.join(map(str, seeds))} seed(s); {ERROR_BARS}"
-    paths = []
+    figures = {}
     for filename, panels in STUDY_FIGURES.items():
         figure = _figure(len(panels))
         for axes, (key, scale, label) in zip(figure.axes, panels):
@@ -62,6 +62,14 @@ def plot_study(rows, out_dir, title=None):
             axes.grid(alpha=0.3)
         figure.axes[0].legend(fontsize=8)
         figure.suptitle(f"{title}\n{subtitle}" if title else subtitle, fontsize=10)
+        figures[filename] = figure
+    return figures
+
+
+def plot_study(rows, out_dir, title=None):
+    """Write the figures of study_figures to ``out_dir``; returns their paths."""
+    paths = []
+    for filename, figure in study_figures(rows, title).items():
         paths.append(os.path.join(out_dir, filename))
         figure.savefig(paths[-1], dpi=100)
     return paths
