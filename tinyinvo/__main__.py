@@ -9,6 +9,7 @@ import sys
 
 from tinyinvo import demo
 from tinyinvo.count import command as count_command
+from tinyinvo.grading import command as grading_command
 from tinyinvo.study import command as compare_command
 from tinyinvo.train import cli as train_cli
 
@@ -24,6 +25,10 @@ COMMANDS = {
               "exact params and multiply-adds (MACs) of a model, per layer and in total"),
     "compare": (compare_command.add_arguments, compare_command.run,
                 "train ResNet, RedNet and depthwise nets at one MAC budget, same recipe and seeds"),
+    "grade": (grading_command.add_grade_arguments, grading_command.run_grade,
+              "execute an exercise notebook in a fresh kernel and print its per-task score table"),
+    "exercises": (grading_command.add_exercises_arguments, grading_command.run_exercises,
+                  "regenerate exercises/ from solutions/ (or --check that it is up to date)"),
 }
 
 

@@ -1,0 +1,400 @@
+"""The autograder: tasks, score reports, the registry, the exercise generator and notebook grading.
+
+Fast tests use a synthetic exercise ("99_synthetic", tasks written to a temporary package) and
+notebooks written to tmp_path; the tests at the end run the course's real notebooks in solutions/.
+"""
+
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+from tinyinvo.__main__ import main
+from tinyinvo.grading import (ERROR, FAILED, NOT_IMPLEMENTED, PASSED, CannotGrade, Report, TaskResult, check,
+                              exercises, run_tasks, tasks_for)
+from tinyinvo.grading.generate import check_exercises, exercise_text, strip_solutions, write_exercises
+from tinyinvo.grading.notebook import CurrentPythonKernels, exercise_id, grade_notebook
+from tinyinvo.grading.report import WIDTH
+
+REPO = Path(__file__).resolve().parents[1]
+COURSE_EXERCISES = ["01_conv_forward", "02_conv_backward", "03_depthwise", "04_involution", "05_counting",
+                    "06_numba_kernel", "07_mini_project"]
+
+SYNTHETIC_TASKS = '''
+from tinyinvo.grading import Task, describe_call, expect_array, hidden_rng
+
+EXERCISE = "99_synthetic"
+
+
+def check_power(function, name, power):
+    x = hidden_rng(name).standard_normal((2, 3))
+    expect_array(function(x), x ** power, call=describe_call(name, x=x))
+
+
+TASKS = [Task("double", 3, ("double",), lambda double: check_power(lambda x: double(x) / 2, "double", 1)),
+         Task("square", 2, ("square",), lambda square: check_power(square, "square", 2)),
+         Task("cube", 1, ("cube",), lambda cube: check_power(cube, "cube", 3))]
+'''
+SYNTHETIC_POINTS = {"double": 3, "square": 2, "cube": 1}
+
+# the solution of the synthetic exercise; double reads scale.txt, found only if the kernel runs in
+# the notebook's folder
+SYNTHETIC_SOLUTION = [
+    ("markdown", "# A synthetic exercise"),
+    ("code", "scale = float(open('scale.txt').read())"),
+    ("code", "def double(x):\n    ### BEGIN SOLUTION\n    return scale * x\n    ### END SOLUTION"),
+    ("code", "def square(x):\n    ### BEGIN SOLUTION\n    y = x * x\n    ### END SOLUTION\n    return y"),
+    ("code", "def cube(x):\n    ### BEGIN SOLUTION\n    return x ** 3\n    ### END SOLUTION"),
+    ("markdown", "Why?\n### BEGIN SOLUTION\nBecause.\n### END SOLUTION"),
+]
+
+
+# ---- helpers ----
+def write_notebook(path, cells, exercise="99_synthetic"):
+    """Write a notebook made of (cell type, source) pairs; returns its path."""
+    notebook = new_notebook(cells=[new_code_cell(source) if kind == "code" else new_markdown_cell(source)
+                                   for kind, source in cells])
+    if exercise is not None:
+        notebook.metadata["tinyinvo"] = {"exercise": exercise}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, path)
+    return path
+
+
+def write_package(folder, name, modules):
+    """A package ``name`` in ``folder`` with the given {module name: source}."""
+    (folder / name).mkdir(parents=True)
+    (folder / name / "__init__.py").write_text("")
+    for module, source in modules.items():
+        (folder / name / f"{module}.py").write_text(textwrap.dedent(source))
+    return name
+
+
+def break_function(notebook, name):
+    """Edit the cell that defines ``name`` so that it returns zeros of the right shape and dtype."""
+    cell = next(cell for cell in notebook.cells if cell.cell_type == "code" and f"def {name}(" in cell.source)
+    cell.source += (f"\n\n_correct_{name} = {name}\n\n"
+                    f"def {name}(*args, **kwargs):  # deliberately wrong\n"
+                    f"    return 0 * _correct_{name}(*args, **kwargs)\n")
+
+
+def points_by_task(report):
+    return {result.name: result.points for result in report}
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    """The synthetic exercise's task package, importable here and in the kernels grading starts."""
+    folder = tmp_path_factory.mktemp("synthetic_tasks")
+    package = write_package(folder, "synthetic_grading_tasks", {"synthetic": SYNTHETIC_TASKS})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(folder))
+        patch.setenv("PYTHONPATH", str(folder))  # a kernel inherits the environment
+        yield package
+
+
+@pytest.fixture
+def synthetic_solution(tmp_path):
+    (tmp_path / "scale.txt").write_text("2")
+    return write_notebook(tmp_path / "99_synthetic.ipynb", SYNTHETIC_SOLUTION)
+
+
+# ---- core: running tasks on a namespace ----
+def test_run_tasks_gives_each_outcome_its_status_and_points(synthetic):
+    def crashing_cube(x):
+        raise RuntimeError("boom")
+
+    namespace = {"double": lambda x: 2 * x, "square": lambda x: x + 1, "cube": crashing_cube}
+    results = run_tasks(tasks_for("99_synthetic", synthetic), namespace)
+    assert [(r.name, r.status, r.points, r.max_points) for r in results] == [
+        ("double", PASSED, 3, 3), ("square", FAILED, 0, 2), ("cube", ERROR, 0, 1)]
+    assert "square(x: (2, 3) float64): the result is wrong at index (0, 0): expected" in results[1].message
+    assert results[2].message == "RuntimeError: boom"
+
+
+def test_a_missing_name_or_a_stub_is_not_implemented(synthetic):
+    def stub(x):
+        raise NotImplementedError("your code here")
+
+    results = run_tasks(tasks_for("99_synthetic", synthetic), {"double": stub, "square": stub})
+    assert [r.status for r in results] == [NOT_IMPLEMENTED] * 3
+    assert "NotImplementedError" in results[0].message and "define cube" in results[2].message
+
+
+def test_run_tasks_runs_only_the_named_task_and_rejects_unknown_names(synthetic):
+    tasks = tasks_for("99_synthetic", synthetic)
+    assert [r.name for r in run_tasks(tasks, {"square": np.square}, only="square")] == ["square"]
+    with pytest.raises(ValueError, match="no task named 'sqaure'"):
+        run_tasks(tasks, {}, only="sqaure")
+
+
+# ---- report ----
+def make_report():
+    long_message = "conv(x: (2, 3, 7, 9) float64): the result is wrong at index (0, 1, 2, 3): " * 3
+    results = [TaskResult("pad_input", 1, 1, PASSED),
+               TaskResult("conv_forward_naive", 0, 3, FAILED, long_message)]
+    return Report(results, "01_conv_forward", notebook="exercises/01_conv_forward.ipynb")
+
+
+def test_the_score_table_has_a_row_per_task_wrapped_messages_and_the_total():
+    lines = make_report().table().splitlines()
+    assert lines[0] == "exercises/01_conv_forward.ipynb (exercise 01_conv_forward)"
+    assert lines[1].split() == ["task", "points", "status", "message"]
+    assert lines[3].split() == ["pad_input", "1/1", "passed"]
+    assert lines[4].split()[:3] == ["conv_forward_naive", "0/3", "failed"]
+    message_column = lines[4].index("conv(")
+    continued = lines[5:lines.index(next(line for line in lines[5:] if line.startswith("---")))]
+    assert continued and all(line[:message_column].isspace() for line in continued)
+    assert all(len(line) <= WIDTH for line in lines)
+    assert lines[-1].split() == ["total", "1/4"]
+
+
+def test_the_json_form_lists_tasks_and_totals():
+    report = make_report()
+    data = json.loads(json.dumps(report.as_dict()))
+    assert data["notebook"] == "exercises/01_conv_forward.ipynb" and data["exercise"] == "01_conv_forward"
+    assert (data["points"], data["max_points"]) == (1, 4)
+    assert [(t["name"], t["points"], t["max_points"], t["status"]) for t in data["tasks"]] == [
+        ("pad_input", 1, 1, PASSED), ("conv_forward_naive", 0, 3, FAILED)]
+    assert data["tasks"][1]["message"].startswith("conv(x: (2, 3, 7, 9) float64)")
+    assert repr(report) == "<01_conv_forward: 1/4 points>"
+
+
+def test_check_prints_the_table_and_returns_the_results(synthetic, monkeypatch, capsys):
+    monkeypatch.setattr("tinyinvo.grading.tasks_for", lambda exercise: tasks_for(exercise, synthetic))
+    report = check("99_synthetic", {"double": lambda x: 2 * x}, "double")
+    assert [(r.name, r.status) for r in report] == [("double", PASSED)]
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == "99_synthetic" and printed[-1].split() == ["total", "3/3"]
+
+
+# ---- registry ----
+def test_the_registry_finds_modules_and_skips_private_helpers(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    package = write_package(tmp_path, "pkg_found", {"synthetic": SYNTHETIC_TASKS, "_helpers": "VALUE = 1"})
+    assert list(exercises(package)) == ["99_synthetic"]
+    assert [task.name for task in tasks_for("99_synthetic", package)] == ["double", "square", "cube"]
+
+
+def test_an_unknown_exercise_id_names_the_known_ones(synthetic):
+    with pytest.raises(CannotGrade, match="unknown exercise '98_nope'; the exercises are: 99_synthetic"):
+        tasks_for("98_nope", synthetic)
+
+
+@pytest.mark.parametrize("second, error", [
+    (SYNTHETIC_TASKS, r"two task modules claim exercise '99_synthetic': pkg_bad\w*\.first and pkg_bad\w*\.second"),
+    ("EXERCISE = '98_other'", r"pkg_bad\w*\.second must define EXERCISE \(a string\) and TASKS"),
+    (SYNTHETIC_TASKS.replace('"square", 2', '"double", 2').replace("99_synthetic", "98_other"),
+     "two tasks have the same name"),
+], ids=["same exercise id", "no TASKS", "same task name"])
+def test_the_registry_refuses_ambiguous_or_incomplete_modules(tmp_path, monkeypatch, second, error):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    package = write_package(tmp_path, f"pkg_bad_{tmp_path.name}", {"first": SYNTHETIC_TASKS, "second": second})
+    with pytest.raises(CannotGrade, match=error):
+        exercises(package)
+
+
+# ---- generating exercises from solutions ----
+def test_a_solution_region_becomes_one_stub_line_at_its_indentation():
+    source = "def f(x):\n    y = 1\n    ### BEGIN SOLUTION\n    y = 2 * x\n    ### END SOLUTION\n    return y\n"
+    assert strip_solutions(source, "raise NotImplementedError()", "cell") == \
+        "def f(x):\n    y = 1\n    raise NotImplementedError()\n    return y\n"
+    assert strip_solutions("A\n### BEGIN SOLUTION\nB\n### END SOLUTION\nC", "*stub*", "cell") == "A\n*stub*\nC"
+
+
+@pytest.mark.parametrize("source, error", [
+    ("### BEGIN SOLUTION\nx = 1", "cell 3, line 1: ### BEGIN SOLUTION has no ### END SOLUTION"),
+    ("x = 1\n### END SOLUTION", "cell 3, line 2: ### END SOLUTION without a ### BEGIN SOLUTION"),
+    ("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION",
+     "line 2: ### BEGIN SOLUTION inside the region of line 1"),
+])
+def test_unbalanced_markers_are_an_error_naming_the_cell_and_line(source, error):
+    with pytest.raises(ValueError, match=error):
+        strip_solutions(source, "stub", "solutions/x.ipynb, cell 3")
+
+
+def test_an_exercise_keeps_the_cells_and_metadata_and_loses_solutions_and_outputs(synthetic_solution):
+    solution = nbformat.read(synthetic_solution, as_version=4)
+    solution.cells[2].outputs = [new_output("stream", name="stdout", text="hello\n")]
+    solution.cells[2].execution_count = 7
+    solution.cells[2].metadata["execution"] = {"iopub.status.busy": "2024-01-01T00:00:00Z"}
+    nbformat.write(solution, synthetic_solution)
+    exercise = nbformat.reads(exercise_text(synthetic_solution), as_version=4)
+    assert exercise.metadata["tinyinvo"] == {"exercise": "99_synthetic"}
+    assert [cell.id for cell in exercise.cells] == [cell.id for cell in solution.cells]
+    assert exercise.cells[2].source == 'def double(x):\n    raise NotImplementedError("your code here")'
+    assert exercise.cells[3].source.endswith('raise NotImplementedError("your code here")\n    return y')
+    assert exercise.cells[5].source == "Why?\n*Your answer here.*"
+    code_cells = [cell for cell in exercise.cells if cell.cell_type == "code"]
+    assert all(cell.outputs == [] and cell.execution_count is None for cell in code_cells)
+    assert all(cell.metadata == {} for cell in code_cells)
+    assert "BEGIN SOLUTION" not in exercise_text(synthetic_solution)
+
+
+def test_generating_twice_gives_the_same_bytes_and_rewrites_only_what_changed(tmp_path):
+    solutions, exercises_dir = tmp_path / "solutions", tmp_path / "exercises"
+    for name in ["01_a", "02_b", "03_c"]:
+        write_notebook(solutions / f"{name}.ipynb", SYNTHETIC_SOLUTION)
+    assert [state for state, _ in write_exercises(solutions, exercises_dir)] == ["missing"] * 3
+    first = {path.name: path.read_bytes() for path in exercises_dir.iterdir()}
+    assert check_exercises(solutions, exercises_dir) == [] and write_exercises(solutions, exercises_dir) == []
+
+    solution = nbformat.read(solutions / "02_b.ipynb", as_version=4)
+    solution.cells[0].source = "# A changed title"
+    nbformat.write(solution, solutions / "02_b.ipynb")
+    (exercises_dir / "01_a.ipynb").unlink()
+    write_notebook(exercises_dir / "04_old.ipynb", SYNTHETIC_SOLUTION)
+    assert check_exercises(solutions, exercises_dir) == [
+        ("missing", exercises_dir / "01_a.ipynb"), ("stale", exercises_dir / "02_b.ipynb"),
+        ("extra", exercises_dir / "04_old.ipynb")]
+    assert len(write_exercises(solutions, exercises_dir)) == 3
+    assert sorted(path.name for path in exercises_dir.iterdir()) == ["01_a.ipynb", "02_b.ipynb", "03_c.ipynb"]
+    assert (exercises_dir / "01_a.ipynb").read_bytes() == first["01_a.ipynb"]
+    assert (exercises_dir / "02_b.ipynb").read_bytes() != first["02_b.ipynb"]
+
+
+def test_the_exercises_command_checks_writes_and_refuses_nonsense(tmp_path, capsys):
+    solutions, exercises_dir = tmp_path / "solutions", tmp_path / "exercises"
+    write_notebook(solutions / "01_a.ipynb", SYNTHETIC_SOLUTION)
+    folders = ["--solutions", str(solutions), "--exercises", str(exercises_dir)]
+    assert main(["exercises", "--check", *folders]) == 1
+    assert f"missing: {exercises_dir / '01_a.ipynb'}" in capsys.readouterr().out
+    assert main(["exercises", *folders]) == 0 and main(["exercises", "--check", *folders]) == 0
+    assert main(["exercises", "--solutions", str(tmp_path / "empty"), "--exercises", str(exercises_dir)]) == 2
+    assert "no solution notebooks in" in capsys.readouterr().err
+    assert main(["exercises", "--solutions", str(solutions), "--exercises", str(solutions)]) == 2
+    assert "the solutions and exercises folders are the same" in capsys.readouterr().err
+
+
+# ---- grading a whole notebook in a kernel ----
+def test_the_kernel_is_this_python_whatever_kernel_a_notebook_names():
+    assert CurrentPythonKernels().get_kernel_spec("python3").argv[0] == sys.executable
+    assert CurrentPythonKernels().get_kernel_spec("some-other-kernel").argv[0] == sys.executable
+
+
+def test_the_exercise_id_comes_from_the_metadata_or_the_file_name(tmp_path, synthetic):
+    named = nbformat.read(write_notebook(tmp_path / "any.ipynb", [], exercise="99_synthetic"), as_version=4)
+    assert exercise_id(named, tmp_path / "any.ipynb", synthetic) == "99_synthetic"
+    bare = nbformat.read(write_notebook(tmp_path / "x.ipynb", [], exercise=None), as_version=4)
+    assert exercise_id(bare, tmp_path / "99_synthetic.ipynb", synthetic) == "99_synthetic"
+    with pytest.raises(CannotGrade, match=r"no metadata.tinyinvo.exercise and 'x' is not an exercise id"):
+        exercise_id(bare, tmp_path / "x.ipynb", synthetic)
+
+
+def test_grading_is_refused_with_a_message_when_it_is_impossible(tmp_path, capsys):
+    assert main(["grade", str(tmp_path / "missing.ipynb")]) == 2
+    assert f"error: no notebook at {tmp_path / 'missing.ipynb'}" in capsys.readouterr().err
+    (tmp_path / "broken.ipynb").write_text("{ not json")
+    with pytest.raises(CannotGrade, match="is not a readable notebook"):
+        grade_notebook(tmp_path / "broken.ipynb")
+    with pytest.raises(CannotGrade, match="unknown exercise '98_nope'"):
+        grade_notebook(write_notebook(tmp_path / "nope.ipynb", [], exercise="98_nope"))
+
+
+def test_a_solution_scores_full_marks_in_its_own_folder(synthetic, synthetic_solution):
+    report = grade_notebook(synthetic_solution, package=synthetic)
+    assert points_by_task(report) == SYNTHETIC_POINTS
+    assert all(result.status == PASSED for result in report)
+    assert report.exercise == "99_synthetic" and report.notebook == str(synthetic_solution)
+
+
+def test_one_broken_function_loses_exactly_its_task_points(synthetic, synthetic_solution):
+    notebook = nbformat.read(synthetic_solution, as_version=4)
+    break_function(notebook, "square")
+    nbformat.write(notebook, synthetic_solution)
+    report = grade_notebook(synthetic_solution, package=synthetic)
+    assert points_by_task(report) == {**SYNTHETIC_POINTS, "square": 0}
+    assert [result.status for result in report] == [PASSED, FAILED, PASSED]
+
+
+def test_the_generated_exercise_scores_zero_all_not_implemented(synthetic, synthetic_solution, tmp_path):
+    exercise = tmp_path / "exercises" / "99_synthetic.ipynb"
+    exercise.parent.mkdir()
+    exercise.write_text(exercise_text(synthetic_solution))
+    report = grade_notebook(exercise, package=synthetic)
+    assert [(result.points, result.status) for result in report] == [(0, NOT_IMPLEMENTED)] * 3
+
+
+def test_crashing_and_endless_cells_and_checks_cost_only_their_own_points(synthetic, tmp_path):
+    notebook = write_notebook(tmp_path / "student.ipynb", [
+        ("code", "1 / 0"),
+        ("code", "def double(x):\n    return 2 * x"),
+        ("code", "while True:\n    pass"),
+        ("code", "def square(x):\n    while True:\n        pass"),
+        ("code", "def cube(x):\n    raise ValueError('oops')"),
+    ])
+    report = grade_notebook(notebook, timeout=2, package=synthetic)
+    assert [(result.name, result.points, result.status) for result in report] == [
+        ("double", 3, PASSED), ("square", 0, ERROR), ("cube", 0, ERROR)]
+    assert report[1].message == "not graded: it ran longer than 2 s and was interrupted (an endless loop?)"
+    assert report[2].message == "ValueError: oops"
+
+
+@pytest.mark.parametrize("cell, reason", [
+    ("import os\nos._exit(1)",
+     "not graded: the kernel died while running the cell that starts with `import os`"),
+    ("import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass",
+     "not graded: the cell that starts with `import signal` did not finish within 1 s "
+     "and the kernel did not answer an interrupt"),
+], ids=["kernel dies", "kernel ignores interrupts"])
+def test_a_dead_or_stuck_kernel_still_gives_a_report(synthetic, tmp_path, cell, reason):
+    notebook = write_notebook(tmp_path / "student.ipynb", [("code", "def double(x):\n    return 2 * x"),
+                                                           ("code", cell)])
+    report = grade_notebook(notebook, timeout=1, package=synthetic)
+    assert [(result.points, result.status, result.message) for result in report] == [(0, ERROR, reason)] * 3
+
+
+# ---- the course's notebooks ----
+SOLUTIONS = sorted((REPO / "solutions").glob("*.ipynb"))
+
+
+def notebook_exercise(path):
+    return nbformat.read(path, as_version=4).metadata["tinyinvo"]["exercise"]
+
+
+def test_the_course_has_its_seven_exercises_with_solutions_and_tasks():
+    assert [path.stem for path in SOLUTIONS] == COURSE_EXERCISES, "solutions/ should hold the 7 exercises"
+    assert [notebook_exercise(path) for path in SOLUTIONS] == COURSE_EXERCISES
+    assert list(exercises()) == COURSE_EXERCISES
+
+
+def test_exercises_are_up_to_date_with_solutions():
+    assert check_exercises(REPO / "solutions", REPO / "exercises") == [], \
+        "exercises/ is out of date: run python -m tinyinvo exercises"
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda path: path.stem)
+def test_each_solution_scores_full_marks(solution):
+    report = grade_notebook(solution)
+    assert report.exercise == notebook_exercise(solution)
+    assert [(r.name, r.status, r.message) for r in report if r.status != PASSED] == []
+    assert sum(result.points for result in report) == sum(task.points for task in tasks_for(report.exercise))
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda path: path.stem)
+def test_each_untouched_exercise_scores_zero_all_not_implemented(solution, tmp_path, capsys):
+    exercise = tmp_path / solution.name
+    exercise.write_text(exercise_text(solution))
+    assert main(["grade", str(exercise), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["points"] == 0
+    assert data["max_points"] == sum(task.points for task in tasks_for(data["exercise"])) > 0
+    assert [(task["name"], task["status"]) for task in data["tasks"] if task["status"] != NOT_IMPLEMENTED] == []
+
+
+@pytest.mark.parametrize("solution", [path for path in SOLUTIONS if path.stem == "01_conv_forward"],
+                         ids=lambda path: path.stem)
+def test_a_solution_with_one_wrong_function_loses_exactly_that_tasks_points(solution, tmp_path):
+    notebook = nbformat.read(solution, as_version=4)
+    break_function(notebook, "conv_forward_naive")
+    broken = tmp_path / solution.name
+    nbformat.write(notebook, broken)
+    report = grade_notebook(broken)
+    expected = {task.name: task.points for task in tasks_for("01_conv_forward")}
+    assert points_by_task(report) == {**expected, "conv_forward_naive": 0}
+    assert next(r for r in report if r.name == "conv_forward_naive").status == FAILED
