@@ -305,3 +305,12 @@ def test_cli_refuses_unclear_requests(tmp_path):
         main(["train", "--resume", "--out", out, "--lr", "0.5", "--epochs", "3"])
     with pytest.raises(SystemExit, match="already holds a run"):
         main(["train", "--out", out])
+
+
+def test_a_diverging_run_says_so():
+    """An absurd learning rate overflows the weights; the epoch ends with a warning that names
+    what went non-finite, instead of a silent 10% accuracy."""
+    data = load("shapes", subset=(64, 32))
+    config = TrainConfig(epochs=1, batch_size=32, lr=1e30, warmup_epochs=0, augment=False)
+    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning, match="epoch 1: training diverged"):
+        Trainer(small_net(0), data, config, progress=False).fit()

@@ -24,6 +24,7 @@ import os
 import signal
 import threading
 import time
+import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -206,6 +207,7 @@ class Trainer:
             self.step_in_epoch = 0
             self.running = _zero_sums()
             self.rng_state = make_rng(self.config.seed, EPOCH_STREAM, self.epoch).bit_generator.state
+        _warn_if_diverged(self.model, row)
         if self.out_dir is not None:
             write_metrics(self.history, self.out_dir)
             plot_curves(self.history, os.path.join(self.out_dir, "curves.png"),
@@ -287,6 +289,16 @@ def progress_bar(show, iterable=None, **kwargs):
     if not show:
         kwargs["disable"] = True
     return tqdm(iterable, unit="batch", leave=False, **kwargs)
+
+
+def _warn_if_diverged(model, row):
+    """A RuntimeWarning when an epoch ends with a non-finite loss or model state (say, BatchNorm
+    running statistics that overflowed): such a run goes on, but its accuracy means nothing."""
+    broken = [name for name in ("train_loss", "test_loss") if not math.isfinite(row[name])]
+    broken += [name for name, array in model.state_dict().items() if not np.isfinite(array).all()][:3]
+    if broken:
+        warnings.warn(f"epoch {row['epoch']}: training diverged (not finite: {', '.join(broken)}); "
+                      f"try a lower --lr or a longer --warmup-epochs", RuntimeWarning, stacklevel=3)
 
 
 def evaluate(model, x, y, batch_size=256, *, mean, std, progress=False):
