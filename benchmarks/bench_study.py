@@ -51,7 +51,7 @@ def study_arguments(args, out):
 
 def layout_arguments(layout, cluster):
     if layout == "1x2":
-        return ["--threads", "2"]
+        return ["--workers", "1", "--threads", "2"]
     if layout == "2x1 pool":
         return ["--workers", "2", "--threads-per-worker", "1"]
     return ["--scheduler", cluster.scheduler_address, "--threads-per-worker", "1"]

@@ -1,10 +1,14 @@
 """Shared by the study tests: a tiny study on `shapes` and how to read what it computed."""
 
+from threadpoolctl import threadpool_limits
+
 from tinyinvo.__main__ import main
 from tinyinvo.study import results
 
-TINY = ["--data", "shapes", "--subset", "64,32", "--macs", "3M", "--epochs", "1",
-        "--batch-size", "32", "--models", "bottleneck-conv3,bottleneck-dw3", "--seeds", "2"]
+TINY_STUDY = ["--data", "shapes", "--subset", "64,32", "--macs", "3M", "--epochs", "1",
+              "--batch-size", "32", "--models", "bottleneck-conv3,bottleneck-dw3", "--seeds", "2"]
+# in this process, one run after the other (the tests that want workers ask for them)
+TINY = [*TINY_STUDY, "--workers", "1"]
 # what a run computes; the timings (train_seconds, inference_images_per_s) legitimately differ
 COMPUTED = ["run_id", "model", "seed", "width", "params", "macs", "test_accuracy", "test_loss",
             "backend"]
@@ -16,6 +20,10 @@ def computed_columns(path):
 
 
 def compare(out, *options):
-    """Run the tiny study into ``out`` and return its computed columns, sorted by run id."""
-    assert main(["compare", *TINY, "--out", str(out), *options]) == 0
+    """Run the tiny study into ``out`` and return its computed columns, sorted by run id.
+
+    Runs in this process use 1 BLAS thread, as the 1-thread workers they are compared with do:
+    OpenBLAS may round differently on another thread count."""
+    with threadpool_limits(1):
+        assert main(["compare", *TINY, "--out", str(out), *options]) == 0
     return computed_columns(out / "results.csv")

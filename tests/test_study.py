@@ -17,11 +17,11 @@ from tinyinvo.study.grid import STUDY_MODELS, parse_macs, solve_grid
 from tinyinvo.study.plots import plot_published
 from tinyinvo.train.trainer import model_from_config
 
+from study_helpers import TINY
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FIGURES = ["accuracy_vs_macs.png", "accuracy_vs_params.png", "accuracy_vs_time.png",
            "published_imagenet.png"]
-TINY = ["--data", "shapes", "--subset", "64,32", "--macs", "3M", "--epochs", "1",
-        "--batch-size", "32", "--models", "bottleneck-conv3,bottleneck-dw3", "--seeds", "2"]
 
 
 @pytest.fixture(autouse=True)

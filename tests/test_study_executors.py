@@ -6,11 +6,12 @@ import dataclasses
 
 import pytest
 
+from tinyinvo.__main__ import main
 from tinyinvo.study import results, runs
-from tinyinvo.study.executors import make_executor
+from tinyinvo.study.executors import default_threads, default_workers, make_executor
 from tinyinvo.study.grid import solve_grid
 
-from study_helpers import compare
+from study_helpers import TINY_STUDY, compare, computed_columns
 
 pytestmark = pytest.mark.usefixtures("study_on_numpy")
 
@@ -51,3 +52,26 @@ def test_a_failing_run_is_retried_once_reported_and_never_written(tmp_path, caps
     assert len(results.read_results(path)) == 1
     report = capsys.readouterr().err
     assert report.count(impossible.slug()) == 2 and good.slug() not in report
+
+
+def test_by_default_every_core_runs_its_own_run_on_one_thread(monkeypatch):
+    """One worker per core (the fastest layout measured), never more workers than runs."""
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    assert [default_workers(runs) for runs in (1, 3, 14)] == [1, 3, 8]
+    assert default_threads(8) == 1 and default_threads(3) == 2
+    monkeypatch.setattr("os.cpu_count", lambda: None)   # unknown: one run after the other
+    assert default_workers(14) == 1
+
+
+def test_compare_without_workers_uses_a_local_pool(tmp_path, monkeypatch, serial):
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    opened = []
+
+    def recording_make_executor(workers, threads_per_worker, scheduler):
+        opened.append((workers, threads_per_worker, scheduler))
+        return make_executor(workers, threads_per_worker, scheduler)
+
+    monkeypatch.setattr("tinyinvo.study.command.make_executor", recording_make_executor)
+    assert main(["compare", *TINY_STUDY, "--out", str(tmp_path)]) == 0
+    assert opened == [(2, 1, None)]   # 2 cores: 2 workers of 1 thread
+    assert computed_columns(tmp_path / "results.csv") == serial

@@ -14,7 +14,7 @@ from tinyinvo.backend import BACKENDS, set_backend, set_num_threads
 from tinyinvo.data import NAMES
 from tinyinvo.data.published import PUBLISHED
 from tinyinvo.study import runs
-from tinyinvo.study.executors import default_threads, make_executor
+from tinyinvo.study.executors import default_threads, default_workers, make_executor
 from tinyinvo.study.grid import STUDY_MODELS, parse_macs, solve_grid
 from tinyinvo.study.plots import ERROR_BARS, plot_published, plot_study, summarize
 from tinyinvo.study.results import run_missing
@@ -51,10 +51,12 @@ def add_arguments(parser):
                         help="train without random crops and flips")
     parser.add_argument("--out", help="study directory (default: runs/compare-DATA-MACS)")
     parser.add_argument("--dry-run", action="store_true", help="print the solved models and stop")
-    parser.add_argument("--threads", type=int, help="threads for Numba and BLAS (default: all cores)")
-    parser.add_argument("--workers", type=_positive_int, default=1,
-                        help="runs at once, each in its own local process (default: %(default)s, "
-                             "in this process)")
+    parser.add_argument("--threads", type=int, help="threads for Numba and BLAS of the runs in this "
+                        "process, i.e. with --workers 1 (default: all cores)")
+    parser.add_argument("--workers", type=_positive_int,
+                        help="runs at once, each in its own local process; 1: one run after the "
+                             "other in this process (default: one per core, at most one per run, "
+                             "the fastest layout measured)")
     parser.add_argument("--threads-per-worker", type=_positive_int,
                         help="Numba and BLAS threads of each worker (default: the cores shared "
                              "out evenly; with --scheduler: 1)")
@@ -85,8 +87,9 @@ def run(args):
     study = [runs.Run(spec, seed, recipe, data) for spec in specs for seed in seeds]
     print(f"{len(study)} runs ({len(specs)} models x seeds {seeds}), recipe {recipe}; "
           f"writing to {out}")
-    threads = _threads_per_worker(args)
-    with make_executor(args.workers, threads, args.scheduler) as executor:
+    workers = args.workers or default_workers(len(study))
+    threads = _threads_per_worker(args, workers)
+    with make_executor(workers, threads, args.scheduler) as executor:
         rows = run_missing(study, os.path.join(out, "results.csv"), runs.train_run,
                            runs_dir=os.path.join(out, "runs"), executor=executor, threads=threads)
     figures = plot_study(rows, out, title=f"{args.data}, {args.macs / 1e6:g}M MACs, "
@@ -123,12 +126,12 @@ def format_summary(summary):
     return "\n".join(lines)
 
 
-def _threads_per_worker(args):
+def _threads_per_worker(args, workers):
     """Threads of each run on a worker; None for runs in this process (--threads applies)."""
     if args.scheduler is not None:
         return args.threads_per_worker or 1
-    if args.workers > 1:
-        return args.threads_per_worker or default_threads(args.workers)
+    if workers > 1:
+        return args.threads_per_worker or default_threads(workers)
     return None
 
 

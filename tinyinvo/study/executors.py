@@ -60,6 +60,16 @@ def make_executor(workers=1, threads_per_worker=None, scheduler=None):
         yield None
 
 
+def default_workers(runs):
+    """Local workers when the user gives none: one per core, but no more than there are runs.
+
+    Measured on 2 cores (benchmarks/bench_study.py, README): 2 workers x 1 thread finish 1.2x the
+    runs per hour of one run at a time on 2 threads. Independent runs use every core all the time;
+    one run's Numba loops and small BLAS calls leave a core idle at every synchronisation.
+    """
+    return max(1, min(os.cpu_count() or 1, runs))
+
+
 def default_threads(workers):
     """Threads per worker when the user gives none: the machine's cores shared out evenly."""
     return max(1, (os.cpu_count() or 1) // workers)
