@@ -89,3 +89,16 @@ def test_pointwise_conv_matches_numpy_on_a_larger_batch():
     x, weight, dy, kwargs = make_inputs("conv", 1, 1, 0, (3, 16, 16), np.float64)
     for a, b in zip(run("conv", "numba", x, weight, dy, kwargs), run("conv", "numpy", x, weight, dy, kwargs)):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10 * np.abs(b).max())
+
+
+def test_conv_in_several_im2col_batches_matches_numpy(monkeypatch):
+    # The Numba conv unfolds COLS_BUDGET entries' worth of images at a time; with a budget of one
+    # image's cols, 5 images go through in 5 batches, and the last batch is reached with an offset.
+    from tinyinvo.ops.numba_backend import conv as numba_conv
+
+    x, weight, dy, kwargs = make_inputs("conv", 3, 2, 1, (5, 9, 8), np.float64)
+    Ho, Wo = dy.shape[2:]
+    monkeypatch.setattr(numba_conv, "COLS_BUDGET", C * 3 * 3 * Ho * Wo)
+    assert numba_conv._Unfold(x.shape, 3, 2, 1).batch == 1
+    for a, b in zip(run("conv", "numba", x, weight, dy, kwargs), run("conv", "numpy", x, weight, dy, kwargs)):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10 * np.abs(b).max())
