@@ -15,6 +15,9 @@ Then a few more tinyinvo steps run with every layer timed, and the step time is 
 (conv 1x1, conv KxK, depthwise, involution op, BatchNorm, ReLU/Add/pool, linear + loss, optimizer),
 each layer counted without the layers inside it: this is where the time goes.
 Results go to a JSON file (default benchmarks/results/train.json).
+
+Like the Trainer, the script first makes glibc keep freed memory for reuse (tinyinvo.memory); that
+holds for the whole process, PyTorch included. --default-malloc leaves malloc as it is.
 """
 
 import os
@@ -30,6 +33,9 @@ def parse_args():
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=5, help="timed steps per model and framework (default 5)")
     parser.add_argument("--no-torch", action="store_true", help="time tinyinvo only")
+    parser.add_argument("--default-malloc", action="store_true",
+                        help="leave glibc's malloc as it is instead of keeping freed memory for "
+                             "reuse as the Trainer does (tinyinvo.memory; affects both frameworks)")
     return parser.parse_args()
 
 
@@ -48,6 +54,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from tinyinvo import nn as tnn  # noqa: E402
 from tinyinvo.backend import set_num_threads  # noqa: E402
+from tinyinvo.memory import keep_freed_memory  # noqa: E402
 from tinyinvo.models import build  # noqa: E402
 from tinyinvo.nn import softmax_cross_entropy  # noqa: E402
 from tinyinvo.train.optim import SGD  # noqa: E402
@@ -281,11 +288,13 @@ def breakdown(step, repeats=2):
 def main():
     args = ARGS
     set_num_threads(args.threads)
+    kept = not args.default_malloc and keep_freed_memory()
     if torch is not None:
         torch.set_num_threads(args.threads)
     load = os.getloadavg()[0]
     print(f"batch {args.batch_size}, 32x32, width {args.width}, threads {args.threads} (Numba, BLAS, PyTorch), "
-          f"{args.steps} timed steps, load average {load:.1f} on {os.cpu_count()} cores", flush=True)
+          f"{args.steps} timed steps, load average {load:.1f} on {os.cpu_count()} cores, freed memory "
+          f"{'kept for reuse' if kept else 'returned to the system'} (tinyinvo.memory)", flush=True)
     rng = np.random.default_rng(0)
     prepared = {name: prepare(name, args, rng) for name in args.models}
     frameworks = [f for f in ("tinyinvo", "pytorch") if f in prepared[args.models[0]][0]]
