@@ -1,16 +1,17 @@
 """Keep freed memory in the process, so that a training step reuses the last step's pages.
 
 A training step allocates the same large arrays every time: activations, gradients, im2col
-columns (one activation of resnet26's first stage at width 16, batch 128, is 34 MB). By default glibc hands every
-block over 32 MB straight back to the operating system when NumPy frees it, and trims the heap
-above 128 kB. The next step then asks for fresh pages, and the kernel zeroes each one before the
-process may touch it. That costs as much as a pass over the data, in every step.
+columns (one activation of resnet26's first stage at width 16, batch 128, is 34 MB). By default
+glibc hands every block over 32 MB straight back to the operating system when NumPy frees it, and
+trims the heap above 128 kB. The next step then asks for fresh pages, and the kernel zeroes each
+one before the process may touch it. That costs as much as a pass over the data, in every step.
 
 ``keep_freed_memory()`` tells glibc to serve every block from its heap (``M_MMAP_MAX = 0``) and to
 give the heap back only when more than 2 GB of it are free (``M_TRIM_THRESHOLD``). The pages of
-freed arrays are then reused as they are. Measured with benchmarks/bench_train.py (resnet26, width 16, batch 128, 2 threads, three
-interleaved pairs): 163 -> 189, 179 -> 191, 209 -> 255 images/s. The price: the process keeps its
-peak memory until it exits. It changes no result, only where arrays live.
+freed arrays are then reused as they are. Measured with benchmarks/bench_train.py (resnet26,
+width 16, batch 128, 2 threads, three interleaved pairs): 163 -> 189, 179 -> 191, 209 -> 255
+images/s. The price: the process keeps its peak memory until it exits. It changes no result, only
+where arrays live.
 
 On other C libraries (macOS, Windows, musl) it does nothing.
 """
