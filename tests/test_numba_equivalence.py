@@ -84,11 +84,16 @@ def test_results_are_bitwise_reproducible_for_any_thread_count(op_name):
         assert np.array_equal(a, b) and np.array_equal(a, c)
 
 
+def assert_conv_backends_agree(x, weight, dy, kwargs):
+    """y, dx and dw of the two backends agree to float64 rounding."""
+    for a, b in zip(run("conv", "numba", x, weight, dy, kwargs), run("conv", "numpy", x, weight, dy, kwargs)):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10 * np.abs(b).max())
+
+
 def test_pointwise_conv_matches_numpy_on_a_larger_batch():
     # 1x1, stride 1, padding 0 takes the pure matrix-product path: check it on more than a few pixels
     x, weight, dy, kwargs = make_inputs("conv", 1, 1, 0, (3, 16, 16), np.float64)
-    for a, b in zip(run("conv", "numba", x, weight, dy, kwargs), run("conv", "numpy", x, weight, dy, kwargs)):
-        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10 * np.abs(b).max())
+    assert_conv_backends_agree(x, weight, dy, kwargs)
 
 
 def test_conv_in_several_im2col_batches_matches_numpy(monkeypatch):
@@ -100,5 +105,4 @@ def test_conv_in_several_im2col_batches_matches_numpy(monkeypatch):
     Ho, Wo = dy.shape[2:]
     monkeypatch.setattr(numba_conv, "COLS_BUDGET", C * 3 * 3 * Ho * Wo)
     assert numba_conv._Unfold(x.shape, 3, 2, 1).batch == 1
-    for a, b in zip(run("conv", "numba", x, weight, dy, kwargs), run("conv", "numpy", x, weight, dy, kwargs)):
-        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10 * np.abs(b).max())
+    assert_conv_backends_agree(x, weight, dy, kwargs)
