@@ -90,10 +90,25 @@ def assert_conv_backends_agree(x, weight, dy, kwargs):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10 * np.abs(b).max())
 
 
-def test_pointwise_conv_matches_numpy_on_a_larger_batch():
-    # 1x1, stride 1, padding 0 takes the pure matrix-product path: check it on more than a few pixels
-    x, weight, dy, kwargs = make_inputs("conv", 1, 1, 0, (3, 16, 16), np.float64)
+@pytest.mark.parametrize("stride", [1, 2, 3])
+def test_pointwise_conv_matches_numpy_on_a_larger_batch(stride):
+    # 1x1 with padding 0 takes the pure matrix-product path (on every stride-th pixel for stride > 1,
+    # a ResNet's projection shortcut): check it on more than a few pixels, H and W not multiples of 3
+    x, weight, dy, kwargs = make_inputs("conv", 1, stride, 0, (3, 16, 17), np.float64)
     assert_conv_backends_agree(x, weight, dy, kwargs)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("op_name", OPS)
+@pytest.mark.parametrize("K, stride, padding", [(1, 1, 0), (1, 2, 0), (3, 2, 1)])
+def test_an_empty_batch_gives_empty_results_of_the_right_shapes(op_name, backend, K, stride, padding):
+    # tinyinvo.count runs models on a batch of 0 images to trace the shapes
+    x, weight, dy, kwargs = make_inputs(op_name, K, stride, padding, (1, 8, 7), np.float32)
+    if op_name.startswith("involution"):
+        weight = weight[:0]
+    y, dx, dweight = run(op_name, backend, x[:0], weight, dy[:0], kwargs)
+    assert y.shape == (0, *dy.shape[1:]) and dx.shape == (0, *x.shape[1:])
+    assert dweight.shape == weight.shape and not dweight.any()
 
 
 def test_conv_in_several_im2col_batches_matches_numpy(monkeypatch):

@@ -9,8 +9,9 @@ Numba does the data movement around it, fast and in parallel:
             dx = col2im(dcols)
 
 Images go through in small batches so that ``cols`` (K*K times the size of x) stays in cache and
-the memory use stays bounded. A 1x1 convolution with stride 1 and no padding needs no im2col at
-all: it IS one matrix product per image, so it takes that path directly.
+the memory use stays bounded. A 1x1 convolution without padding needs no im2col at all: it IS
+one matrix product per image, of the input's every stride-th pixel (the projection shortcuts of a
+ResNet are 1x1 convs with stride 2), so it takes that path directly.
 """
 
 import numpy as np
@@ -107,8 +108,32 @@ class _Unfold:
         _col2im_kernel(dcols, *self._args(dx_batch.shape[0]), dx_batch)
 
 
-def _is_pointwise(K, stride, padding):
-    return K == 1 and stride == 1 and padding == 0
+def _is_pointwise(K, padding):
+    return K == 1 and padding == 0
+
+
+def _pointwise_forward(x, w_matrix, stride):
+    """1x1 conv: y[n] = w_matrix @ x[n, :, ::stride, ::stride] as one (Ci, Ho*Wo) matrix per image."""
+    x_sampled = np.ascontiguousarray(x[:, :, ::stride, ::stride])
+    N, Ci, Ho, Wo = x_sampled.shape
+    return np.matmul(w_matrix, x_sampled.reshape(N, Ci, Ho * Wo)).reshape(N, len(w_matrix), Ho, Wo)
+
+
+def _pointwise_backward(dy_matrices, x, w_matrix, stride):
+    """Gradients of _pointwise_forward: dw = sum_n dy[n] @ x_sampled[n].T, dx_sampled[n] = w.T @ dy[n],
+    and dx is dx_sampled on the sampled pixels, zero on the others (which the conv never read)."""
+    x_sampled = np.ascontiguousarray(x[:, :, ::stride, ::stride])
+    N, Ci = x.shape[:2]
+    x_matrices = x_sampled.reshape(N, Ci, dy_matrices.shape[2])
+    dw_matrix = np.zeros_like(w_matrix)
+    for n in range(N):                           # a fixed order of n: bitwise reproducible
+        dw_matrix += dy_matrices[n] @ x_matrices[n].T
+    dx_sampled = np.matmul(w_matrix.T, dy_matrices).reshape(x_sampled.shape)
+    if stride == 1:
+        return dx_sampled, dw_matrix
+    dx = np.zeros_like(x)
+    dx[:, :, ::stride, ::stride] = dx_sampled
+    return dx, dw_matrix
 
 
 def _batches(N, batch):
@@ -128,8 +153,8 @@ def conv2d_forward(x, w, *, stride=1, padding=0):
     N, Ci, H, W = x.shape
     Co, _, K, _ = w.shape
     w_matrix = w.reshape(Co, Ci * K * K)
-    if _is_pointwise(K, stride, padding):     # 1x1: y[n] = w_matrix @ x[n], nothing to unfold
-        return np.matmul(w_matrix, x.reshape(N, Ci, H * W)).reshape(N, Co, H, W)
+    if _is_pointwise(K, padding):             # 1x1: y[n] = w_matrix @ x[n], nothing to unfold
+        return _pointwise_forward(x, w_matrix, stride)
     unfold = _Unfold(x.shape, K, stride, padding)
     y = np.empty((N, Co, unfold.Ho * unfold.Wo), x.dtype)
     buffer = unfold.buffer(x.dtype)
@@ -153,13 +178,10 @@ def conv2d_backward(dy, x, w, *, stride=1, padding=0):
     N, Ci, H, W = x.shape
     Co, _, K, _ = w.shape
     w_matrix = w.reshape(Co, Ci * K * K)
-    dy_matrices = dy.reshape(N, Co, -1)          # (N, Co, Ho*Wo)
-    if _is_pointwise(K, stride, padding):
-        x_matrices = x.reshape(N, Ci, H * W)
-        dw_matrix = np.zeros_like(w_matrix)
-        for n in range(N):                       # a fixed order of n: bitwise reproducible
-            dw_matrix += dy_matrices[n] @ x_matrices[n].T
-        return np.matmul(w_matrix.T, dy_matrices).reshape(x.shape), dw_matrix.reshape(w.shape)
+    dy_matrices = dy.reshape(N, Co, dy.shape[2] * dy.shape[3])   # (N, Co, Ho*Wo)
+    if _is_pointwise(K, padding):
+        dx, dw_matrix = _pointwise_backward(dy_matrices, x, w_matrix, stride)
+        return dx, dw_matrix.reshape(w.shape)
     unfold = _Unfold(x.shape, K, stride, padding)
     dx = np.empty_like(x)
     dw_matrix = np.zeros_like(w_matrix)
