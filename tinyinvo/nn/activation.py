@@ -2,16 +2,21 @@
 
 import numpy as np
 
+from tinyinvo.backend import resolve
 from tinyinvo.nn.layer import Layer
 
 
 class ReLU(Layer):
-    """y = max(x, 0) elementwise; dx = dy where x > 0, else 0. Works for any shape, no params."""
+    """y = max(x, 0) elementwise; dx = dy where x > 0, else 0. Works for any shape, no params.
+
+    Backward needs only the output (y > 0 exactly where x > 0), so that is what the layer keeps.
+    """
 
     def forward(self, x):
-        self.cache = x > 0
-        return np.maximum(x, 0)
+        y = resolve().relu_forward(np.ascontiguousarray(x))
+        self.cache = y
+        return y
 
     def backward(self, dy):
-        positive = self.saved_for_backward()
-        return dy * positive
+        y = self.saved_for_backward()
+        return resolve().relu_backward(np.ascontiguousarray(dy), y)

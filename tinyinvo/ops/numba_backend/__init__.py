@@ -4,6 +4,7 @@
   input; one thread per image plane (or per (image, group)), SIMD over a flat row-major index.
 - ``conv.py``: Numba im2col / col2im around a BLAS matrix product (1x1 convs: the matrix product only).
 - ``batchnorm.py``: BatchNorm2d's train-mode forward/backward, one thread per channel.
+- ``relu.py``: ReLU's forward/backward, one pass over memory on every core.
 - ``planes.py``: the zero-padded, polyphase plane buffers and the work split they all share.
 
 All kernels are compiled on first use, once per dtype (float32, float64), and cached on disk
@@ -16,10 +17,12 @@ from tinyinvo.ops.numba_backend.batchnorm import batchnorm_backward, batchnorm_f
 from tinyinvo.ops.numba_backend.conv import conv2d_backward, conv2d_forward
 from tinyinvo.ops.numba_backend.depthwise import depthwise_conv2d_backward, depthwise_conv2d_forward
 from tinyinvo.ops.numba_backend.involution import involution_backward, involution_forward
+from tinyinvo.ops.numba_backend.relu import relu_backward, relu_forward
 
 __all__ = [
     "conv2d_forward", "conv2d_backward",
     "depthwise_conv2d_forward", "depthwise_conv2d_backward",
     "involution_forward", "involution_backward",
     "batchnorm_forward", "batchnorm_backward",
+    "relu_forward", "relu_backward",
 ]

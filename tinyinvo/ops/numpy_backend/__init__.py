@@ -3,8 +3,8 @@
 Every op is built on the same sliding-window view of the padded input (``windows.py``):
 the dense conv as im2col + matrix product, depthwise conv and involution as one einsum each.
 Backward passes add window gradients back with col2im. ``batchnorm.py`` holds BatchNorm2d's
-train-mode forward/backward (a layer, not one of the three ops, but hot enough in training to
-have a fast twin). Inputs arrive checked and C-contiguous
+train-mode forward/backward and ``relu.py`` ReLU's (layers, not among the three ops, but hot
+enough in training to have fast twins). Inputs arrive checked and C-contiguous
 from ``tinyinvo.ops``; outputs keep the dtype of x.
 """
 
@@ -12,10 +12,12 @@ from tinyinvo.ops.numpy_backend.batchnorm import batchnorm_backward, batchnorm_f
 from tinyinvo.ops.numpy_backend.conv import conv2d_backward, conv2d_forward
 from tinyinvo.ops.numpy_backend.depthwise import depthwise_conv2d_backward, depthwise_conv2d_forward
 from tinyinvo.ops.numpy_backend.involution import involution_backward, involution_forward
+from tinyinvo.ops.numpy_backend.relu import relu_backward, relu_forward
 
 __all__ = [
     "conv2d_forward", "conv2d_backward",
     "depthwise_conv2d_forward", "depthwise_conv2d_backward",
     "involution_forward", "involution_backward",
     "batchnorm_forward", "batchnorm_backward",
+    "relu_forward", "relu_backward",
 ]
