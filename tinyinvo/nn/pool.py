@@ -1,8 +1,9 @@
 """Pooling layers: MaxPool2d, AvgPool2d (K x K windows) and GlobalAvgPool (the whole image).
 
-The windowed pools read the input through the same sliding-window view as the NumPy ops,
+MaxPool2d reads the input through the same sliding-window view as the NumPy ops,
 ``windows[n, c, p, q, i, j] = xpad[n, c, i*stride + p, j*stride + q]`` (``sliding_windows``), and
-their backward passes add each window's gradient back onto its pixels with ``col2im``.
+its backward pass adds each window's gradient back onto its pixels with ``col2im``. AvgPool2d,
+which sits in every strided involution's kernel generator, adds strided slices instead (faster).
 """
 
 import numpy as np
@@ -63,6 +64,10 @@ class AvgPool2d(Layer):
     y[n, c, i, j] = 1/K^2 sum_{p,q} x[n, c, i*stride + p, j*stride + q], Ho = (H - K) // stride + 1.
     Each pixel of a window gets dy / K^2 of that window's gradient.
 
+    Computed tap by tap: for each (p, q), the pixels x[:, :, i*stride + p, j*stride + q] for all
+    (i, j) are one strided slice of x, so the layer is K*K whole-array adds (much faster than a
+    mean over a 6-D window view), and the backward adds dy / K^2 into the same slices of dx.
+
     Inputs: kernel_size K, stride (None -> K).
     """
 
@@ -71,20 +76,31 @@ class AvgPool2d(Layer):
         self.kernel_size = check_int("kernel_size", kernel_size)
         self.stride = self.kernel_size if stride is None else check_int("stride", stride)
 
+    def _taps(self, Ho, Wo):
+        """For each tap (p, q): the (rows, cols) slices of x that it reads for the Ho x Wo outputs."""
+        K, s = self.kernel_size, self.stride
+        return [(slice(p, p + s * (Ho - 1) + 1, s), slice(q, q + s * (Wo - 1) + 1, s))
+                for p in range(K) for q in range(K)]
+
     def forward(self, x):
         """x: (N, C, H, W) -> y: (N, C, Ho, Wo)."""
         check_float_array("x", x, 4, "(N, C, H, W)")
-        check_output_size(x, self.kernel_size, self.stride, 0)
+        Ho, Wo = check_output_size(x, self.kernel_size, self.stride, 0)
         self.cache = x.shape
-        return sliding_windows(x, self.kernel_size, self.stride, 0).mean(axis=(2, 3))
+        y = np.zeros((*x.shape[:2], Ho, Wo), x.dtype)
+        for rows, cols in self._taps(Ho, Wo):
+            y += x[:, :, rows, cols]
+        y /= self.kernel_size ** 2
+        return y
 
     def backward(self, dy):
         """dy: (N, C, Ho, Wo) -> dx: (N, C, H, W)."""
         x_shape = self.saved_for_backward()
-        K = self.kernel_size
-        N, C, Ho, Wo = dy.shape
-        dwindows = np.broadcast_to((dy / K**2)[:, :, None, None], (N, C, K, K, Ho, Wo))
-        return col2im(dwindows, x_shape, self.stride, 0)
+        dx = np.zeros(x_shape, dy.dtype)
+        share = dy / self.kernel_size ** 2
+        for rows, cols in self._taps(*dy.shape[2:]):
+            dx[:, :, rows, cols] += share
+        return dx
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}"
