@@ -12,6 +12,7 @@ from tinyinvo.backend import get_backend, set_backend
 from tinyinvo.data import load
 from tinyinvo.nn import BatchNorm2d, Conv2d, GlobalAvgPool, Linear, MaxPool2d, ReLU, Sequential
 from tinyinvo.train import SGD, TrainConfig, Trainer, WarmupCosine, load_checkpoint, save_checkpoint
+from tinyinvo.train.cli import _sigterm_as_ctrl_c
 from tinyinvo.train.optim import is_decayed
 
 METRIC_COLUMNS = ["epoch", "step", "lr", "train_loss", "train_accuracy", "test_loss", "test_accuracy"]
@@ -177,21 +178,22 @@ def interrupt_at(event, step):
     return callback
 
 
-def send_ctrl_c_inside_optimizer_step(trainer, step):
-    """Deliver a real SIGINT while the optimizer updates the weights of step ``step``."""
+def send_signal_inside_optimizer_step(trainer, step, signum):
+    """Deliver a real signal while the optimizer updates the weights of step ``step``."""
     update = trainer.optimizer.step
 
     def step_then_signal(grads, lr=None):
         update(grads, lr)
         if trainer.step == step - 1:  # the step being taken now is number `step`
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signum)
     trainer.optimizer.step = step_then_signal
 
 
 @pytest.mark.parametrize("how, event, step, step_in_epoch", [
     ("callback", "epoch_end", 4, 0),       # at the epoch boundary: 1 epoch + resume + 1 epoch
     ("callback", "step_end", 6, 2),        # in the middle of the second epoch
-    ("signal", None, 3, 3),                # a real Ctrl-C during a weight update of the first epoch
+    ("SIGINT", None, 3, 3),                # a real Ctrl-C during a weight update of the first epoch
+    ("SIGTERM", None, 3, 3),               # `kill PID` there, as the train command handles it
 ])
 def test_resumed_run_equals_unbroken_run(straight_run, resume_data, tmp_path, how, event, step,
                                          step_in_epoch):
@@ -199,8 +201,8 @@ def test_resumed_run_equals_unbroken_run(straight_run, resume_data, tmp_path, ho
     if how == "callback":
         first.callbacks.append(interrupt_at(event, step))
     else:
-        send_ctrl_c_inside_optimizer_step(first, step)
-    with pytest.raises(KeyboardInterrupt):
+        send_signal_inside_optimizer_step(first, step, getattr(signal, how))
+    with pytest.raises(KeyboardInterrupt), _sigterm_as_ctrl_c():
         first.fit()
     saved = load_checkpoint(tmp_path / "checkpoint.npz")
     assert (saved["progress"]["step"], saved["progress"]["step_in_epoch"]) == (step, step_in_epoch)
@@ -269,18 +271,23 @@ def test_cli_train_then_eval(tmp_path, capsys):
     assert "circle" in printed and "of 4 images" in printed  # per class: 40 test images, 10 classes
 
 
-def test_cli_ctrl_c_then_resume_finishes_the_same_run(tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("how", ["ctrl-c", "kill"])
+def test_cli_interrupt_then_resume_finishes_the_same_run(tmp_path, capsys, monkeypatch, how):
     from tinyinvo.train import trainer as trainer_module
     straight, broken = str(tmp_path / "straight"), str(tmp_path / "broken")
     assert main(["train", *TINY_RUN, "--epochs", "2", "--out", straight]) == 0
 
     evaluate = trainer_module.evaluate
+    sigterm_handler = signal.getsignal(signal.SIGTERM)
 
-    def ctrl_c_during_evaluation(*args, **kwargs):
+    def interrupt_during_evaluation(*args, **kwargs):
+        if how == "kill":
+            os.kill(os.getpid(), signal.SIGTERM)  # the train command turns it into Ctrl-C
         raise KeyboardInterrupt
-    monkeypatch.setattr(trainer_module, "evaluate", ctrl_c_during_evaluation)
+    monkeypatch.setattr(trainer_module, "evaluate", interrupt_during_evaluation)
     assert main(["train", *TINY_RUN, "--epochs", "2", "--out", broken]) == 130
     assert f"python -m tinyinvo train --resume --out {broken}" in capsys.readouterr().out
+    assert signal.getsignal(signal.SIGTERM) is sigterm_handler  # put back after the run
     monkeypatch.setattr(trainer_module, "evaluate", evaluate)
 
     assert main(["train", "--resume", "--out", broken]) == 0

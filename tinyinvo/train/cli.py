@@ -8,7 +8,10 @@ Each command is a pair ``add_*_arguments(parser)`` / ``run_*(args)``, listed in 
 """
 
 import argparse
+import contextlib
 import os
+import signal
+import threading
 from dataclasses import asdict, fields
 
 import numpy as np
@@ -81,7 +84,8 @@ def run_train(args):
     print(f"training {_describe(trainer.model)} on {trainer.data!r}, backend {get_backend()}, "
           f"{trainer.config.epochs} epochs of {trainer.steps_per_epoch} steps{start}; writing to {out}")
     try:
-        history = trainer.fit()
+        with _sigterm_as_ctrl_c():
+            history = trainer.fit()
     except KeyboardInterrupt:
         print(f"\ninterrupted in epoch {trainer.epoch + 1} after step {trainer.step}; checkpoint "
               f"saved to {trainer.checkpoint_path}\ncontinue with: python -m tinyinvo train "
@@ -95,6 +99,23 @@ def run_train(args):
           f"checkpoint:      {trainer.checkpoint_path}\n"
           f"evaluate again:  python -m tinyinvo eval --checkpoint {trainer.checkpoint_path}")
     return 0
+
+
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c():
+    """Let ``kill PID`` (SIGTERM) stop the run as Ctrl-C does: checkpoint, then exit.
+
+    A run started in the background by a script (``... &``) ignores SIGINT, and SIGTERM is how
+    background and batch jobs are stopped. Main thread only (where handlers can be set).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _new_trainer(given):

@@ -364,21 +364,23 @@ def _zero_sums():
 
 @contextlib.contextmanager
 def _interrupts_held():
-    """Hold back Ctrl-C (SIGINT) until the block is done, then raise KeyboardInterrupt.
+    """Hold back Ctrl-C (SIGINT), and SIGTERM where it means the same, until the block is done,
+    then raise KeyboardInterrupt.
 
-    Only where Ctrl-C would raise KeyboardInterrupt anyway (Python's default handler, which
-    Jupyter uses too) and in the main thread (the only one that may set signal handlers);
-    elsewhere the block runs as it is.
+    Only signals that would raise KeyboardInterrupt anyway (Python's default SIGINT handler, which
+    Jupyter uses too; the train command gives SIGTERM the same handler) and only in the main thread
+    (the only one that may set signal handlers); elsewhere the block runs as it is.
     """
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
-        yield
-        return
+    held = [] if threading.current_thread() is not threading.main_thread() else [
+        signum for signum in (signal.SIGINT, signal.SIGTERM)
+        if signal.getsignal(signum) is signal.default_int_handler]
     received = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    previous = {signum: signal.signal(signum, lambda number, frame: received.append(number))
+                for signum in held}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     if received:
         raise KeyboardInterrupt
