@@ -112,12 +112,14 @@ def test_an_empty_batch_gives_empty_results_of_the_right_shapes(op_name, backend
 
 
 def test_conv_in_several_im2col_batches_matches_numpy(monkeypatch):
-    # The Numba conv unfolds COLS_BUDGET entries' worth of images at a time; with a budget of one
-    # image's cols, 5 images go through in 5 batches, and the last batch is reached with an offset.
+    # The Numba conv unfolds COLS_BUDGET entries' worth of images at a time; with a budget of two
+    # images' cols, 5 images go through in batches of 2, 2 and 1: later batches start at an offset,
+    # and the last one reuses the buffers (cols, and the wide dy with its don't-care columns) at a
+    # smaller size.
     from tinyinvo.ops.numba_backend import conv as numba_conv
 
     x, weight, dy, kwargs = make_inputs("conv", 3, 2, 1, (5, 9, 8), np.float64)
-    Ho, Wo = dy.shape[2:]
-    monkeypatch.setattr(numba_conv, "COLS_BUDGET", C * 3 * 3 * Ho * Wo)
-    assert numba_conv._Unfold(x.shape, 3, 2, 1).batch == 1
+    one_image = C * 3 * 3 * numba_conv._Unfold(x.shape, 3, 2, 1).width
+    monkeypatch.setattr(numba_conv, "COLS_BUDGET", 2 * one_image)
+    assert numba_conv._Unfold(x.shape, 3, 2, 1).batch == 2
     assert_conv_backends_agree(x, weight, dy, kwargs)

@@ -9,7 +9,14 @@ Numba does the data movement around it, fast and in parallel:
             dx = col2im(dcols)
 
 Images go through in small batches so that ``cols`` (K*K times the size of x) stays in cache and
-the memory use stays bounded. A 1x1 convolution without padding needs no im2col at all: it IS
+the memory use stays bounded.
+
+Wide rows: the kernels put each image plane into a zero-padded phase buffer (see ``planes``), in
+which an output row is ``pitch`` >= Wo entries apart from the next. A cols row therefore holds
+Ho*pitch entries, the rows of one tap copied in ONE contiguous run: a long SIMD copy instead of Ho
+short ones. The last pitch - Wo columns of each output row are "don't care" columns that see
+pixels of the next row; the forward crops them from y, and the backward gives them dy = 0, so
+they add exactly nothing to dw or dx. The price is (pitch - Wo) / Wo more matrix-product work. A 1x1 convolution without padding needs no im2col at all: it IS
 one matrix product per image, of the input's every stride-th pixel (the projection shortcuts of a
 ResNet are 1x1 convs with stride 2), so it takes that path directly.
 """
@@ -28,13 +35,14 @@ COLS_BUDGET = 1 << 19
 
 
 @njit(parallel=True, fastmath=True, cache=True)
-def _im2col_kernel(x, K, stride, padding, rows, pitch, Ho, Wo, n_chunks, cols):
-    # cols[(c*K + p)*K + q, n, i*Wo + j] = xpad[n, c, i*stride + p, j*stride + q]
+def _im2col_kernel(x, K, stride, padding, rows, pitch, plane_size, width, n_chunks, cols):
+    # cols[(c*K + p)*K + q, n, i*pitch + j] = xpad[n, c, i*stride + p, j*stride + q] for j < Wo
+    # (and a pixel of the next row for Wo <= j < pitch: the don't-care columns)
     # Parallel over planes (n, c); each writes only its own K*K rows of cols (deterministic).
-    # The plane is first put into a zero-padded phase buffer, so the innermost loop, one output
-    # row, is a unit-stride copy over j with no bounds test, no call and no allocation.
+    # In the phase buffer tap (p, q) reads ``width`` = Ho*pitch consecutive entries, so the
+    # innermost loop is one long unit-stride copy with no bounds test, no call and no allocation.
     B, Ci = x.shape[:2]
-    x_buffers = np.empty((n_chunks, stride * stride * rows * pitch), x.dtype)
+    x_buffers = np.empty((n_chunks, plane_size), x.dtype)
     for chunk in prange(n_chunks):
         x_flat = x_buffers[chunk]
         start, stop = split_tasks(chunk, n_chunks, B * Ci)
@@ -43,21 +51,20 @@ def _im2col_kernel(x, K, stride, padding, rows, pitch, Ho, Wo, n_chunks, cols):
             fill_phases(x[n, c], padding, stride, rows, pitch, x_flat)
             for p in range(K):
                 for q in range(K):
-                    x_tap = x_flat[tap_offset(p, q, stride, rows, pitch):]
-                    col_row = cols[(c * K + p) * K + q, n]
-                    for i in range(Ho):
-                        source, target = x_tap[i * pitch:], col_row[i * Wo:]
-                        for j in range(Wo):
-                            target[j] = source[j]
+                    source = x_flat[tap_offset(p, q, stride, rows, pitch):]
+                    target = cols[(c * K + p) * K + q, n]
+                    for t in range(width):
+                        target[t] = source[t]
 
 
 @njit(parallel=True, fastmath=True, cache=True)
-def _col2im_kernel(dcols, K, stride, padding, rows, pitch, Ho, Wo, n_chunks, dx):
-    # The adjoint of im2col: dxpad[n, c, i*stride + p, j*stride + q] += dcols[(c*K + p)*K + q, n, i*Wo + j]
+def _col2im_kernel(dcols, K, stride, padding, rows, pitch, plane_size, width, n_chunks, dx):
+    # The adjoint of im2col: dxpad[n, c, i*stride + p, j*stride + q] += dcols[(c*K + p)*K + q, n, i*pitch + j]
+    # (the don't-care columns of dcols are exactly 0, so they change nothing)
     # Parallel over planes (n, c): a pixel only receives from its own plane's rows of dcols, and
-    # one thread adds them in a fixed (p, q, i) order, so the sums are bitwise reproducible.
+    # one thread adds them in a fixed (p, q) order, so the sums are bitwise reproducible.
     B, Ci = dx.shape[:2]
-    dx_buffers = np.empty((n_chunks, stride * stride * rows * pitch), dx.dtype)
+    dx_buffers = np.empty((n_chunks, plane_size), dx.dtype)
     for chunk in prange(n_chunks):
         dx_flat = dx_buffers[chunk]
         start, stop = split_tasks(chunk, n_chunks, B * Ci)
@@ -66,40 +73,63 @@ def _col2im_kernel(dcols, K, stride, padding, rows, pitch, Ho, Wo, n_chunks, dx)
             dx_flat[:] = 0
             for p in range(K):
                 for q in range(K):
-                    dx_tap = dx_flat[tap_offset(p, q, stride, rows, pitch):]
-                    dcol_row = dcols[(c * K + p) * K + q, n]
-                    for i in range(Ho):
-                        source, target = dcol_row[i * Wo:], dx_tap[i * pitch:]
-                        for j in range(Wo):
-                            target[j] += source[j]
+                    target = dx_flat[tap_offset(p, q, stride, rows, pitch):]
+                    source = dcols[(c * K + p) * K + q, n]
+                    for t in range(width):
+                        target[t] += source[t]
             crop_phases(dx_flat, padding, stride, rows, pitch, dx[n, c])
 
 
 class _Unfold:
     """The geometry of one conv2d call, and im2col / col2im on a batch of images.
 
-    ``cols`` has the layout (Ci*K*K, B, Ho*Wo): the B images of a batch side by side, so that one
-    matrix product per batch does the work of B (BLAS is most efficient on large matrices).
+    ``cols`` has the layout (Ci*K*K, B, Ho*pitch): the B images of a batch side by side, so that
+    one matrix product per batch does the work of B (BLAS is most efficient on large matrices),
+    each output row ``pitch`` wide (Wo real columns, then pitch - Wo don't-care ones).
     """
 
     def __init__(self, x_shape, K, stride, padding):
         N, Ci, H, W = x_shape
         self.H, self.W, self.Ci, self.K, self.stride, self.padding = H, W, Ci, K, int(stride), int(padding)
         self.Ho, self.Wo = output_size(H, K, stride, padding), output_size(W, K, stride, padding)
-        self.batch = max(1, min(N, COLS_BUDGET // (Ci * K * K * self.Ho * self.Wo)))
+        self.rows, self.pitch, _ = buffer_geometry(H, W, self.padding, self.stride, 1)
+        self.width = self.Ho * self.pitch                     # entries per image in a cols row
+        # the phase buffer, plus room for the last tap's don't-care columns past its end
+        last_tap_end = tap_offset(K - 1, K - 1, self.stride, self.rows, self.pitch) + self.width
+        self.plane_size = max(self.stride**2 * self.rows * self.pitch, last_tap_end)
+        self.batch = max(1, min(N, COLS_BUDGET // (Ci * K * K * self.width)))
 
     def buffer(self, dtype):
         """A flat buffer big enough for the cols of one batch."""
-        return np.empty(self.Ci * self.K * self.K * self.batch * self.Ho * self.Wo, dtype)
+        return np.empty(self.Ci * self.K * self.K * self.batch * self.width, dtype)
 
     def cols(self, buffer, images):
-        """The first part of ``buffer`` as a contiguous (Ci*K*K, images, Ho*Wo) array."""
-        rows, width = self.Ci * self.K * self.K, self.Ho * self.Wo
-        return buffer[:rows * images * width].reshape(rows, images, width)
+        """The first part of ``buffer`` as a contiguous (Ci*K*K, images, Ho*pitch) array."""
+        rows = self.Ci * self.K * self.K
+        return buffer[:rows * images * self.width].reshape(rows, images, self.width)
+
+    def crop(self, y_wide, images):
+        """(Co, images*Ho*pitch) product -> (images, Co, Ho, Wo) view without the don't-care columns."""
+        Co = y_wide.shape[0]
+        return y_wide.reshape(Co, images, self.Ho, self.pitch)[:, :, :, :self.Wo].transpose(1, 0, 2, 3)
+
+    def dy_buffer(self, Co, dtype):
+        """A zeroed flat buffer for the wide dy of one batch. Only the first Wo columns of each row
+        are ever written, at the same flat positions for any batch size, so the don't-care
+        columns stay 0."""
+        return np.zeros(Co * self.batch * self.width, dtype)
+
+    def widen(self, buffer, dy_batch):
+        """dy_batch (B, Co, Ho, Wo) -> (Co, B*Ho*pitch) in the column order of cols, 0 in the
+        don't-care columns."""
+        B, Co = dy_batch.shape[:2]
+        dy_wide = buffer[:Co * B * self.width].reshape(Co, B, self.Ho, self.pitch)
+        dy_wide[:, :, :, :self.Wo] = dy_batch.transpose(1, 0, 2, 3)
+        return dy_wide.reshape(Co, B * self.width)
 
     def _args(self, images):
-        rows, pitch, n_chunks = buffer_geometry(self.H, self.W, self.padding, self.stride, images * self.Ci)
-        return self.K, self.stride, self.padding, rows, pitch, self.Ho, self.Wo, n_chunks
+        n_chunks = buffer_geometry(self.H, self.W, self.padding, self.stride, images * self.Ci)[2]
+        return self.K, self.stride, self.padding, self.rows, self.pitch, self.plane_size, self.width, n_chunks
 
     def im2col(self, x_batch, cols):
         _im2col_kernel(x_batch, *self._args(x_batch.shape[0]), cols)
@@ -156,14 +186,14 @@ def conv2d_forward(x, w, *, stride=1, padding=0):
     if _is_pointwise(K, padding):             # 1x1: y[n] = w_matrix @ x[n], nothing to unfold
         return _pointwise_forward(x, w_matrix, stride)
     unfold = _Unfold(x.shape, K, stride, padding)
-    y = np.empty((N, Co, unfold.Ho * unfold.Wo), x.dtype)
+    y = np.empty((N, Co, unfold.Ho, unfold.Wo), x.dtype)
     buffer = unfold.buffer(x.dtype)
     for start, stop in _batches(N, unfold.batch):
-        cols = unfold.cols(buffer, stop - start)              # (Ci*K*K, B, Ho*Wo)
+        cols = unfold.cols(buffer, stop - start)              # (Ci*K*K, B, Ho*pitch)
         unfold.im2col(x[start:stop], cols)
-        y_batch = w_matrix @ cols.reshape(cols.shape[0], -1)  # (Co, B*Ho*Wo): one BLAS call
-        y[start:stop] = y_batch.reshape(Co, stop - start, -1).transpose(1, 0, 2)
-    return y.reshape(N, Co, unfold.Ho, unfold.Wo)
+        y_wide = w_matrix @ cols.reshape(cols.shape[0], -1)   # (Co, B*Ho*pitch): one BLAS call
+        y[start:stop] = unfold.crop(y_wide, stop - start)
+    return y
 
 
 def conv2d_backward(dy, x, w, *, stride=1, padding=0):
@@ -178,20 +208,19 @@ def conv2d_backward(dy, x, w, *, stride=1, padding=0):
     N, Ci, H, W = x.shape
     Co, _, K, _ = w.shape
     w_matrix = w.reshape(Co, Ci * K * K)
-    dy_matrices = dy.reshape(N, Co, dy.shape[2] * dy.shape[3])   # (N, Co, Ho*Wo)
     if _is_pointwise(K, padding):
+        dy_matrices = dy.reshape(N, Co, dy.shape[2] * dy.shape[3])   # (N, Co, Ho*Wo)
         dx, dw_matrix = _pointwise_backward(dy_matrices, x, w_matrix, stride)
         return dx, dw_matrix.reshape(w.shape)
     unfold = _Unfold(x.shape, K, stride, padding)
     dx = np.empty_like(x)
     dw_matrix = np.zeros_like(w_matrix)
-    buffer = unfold.buffer(x.dtype)
+    buffer, dy_buffer = unfold.buffer(x.dtype), unfold.dy_buffer(Co, x.dtype)
     for start, stop in _batches(N, unfold.batch):
         cols = unfold.cols(buffer, stop - start)
         unfold.im2col(x[start:stop], cols)
-        # dy of the batch as (Co, B*Ho*Wo), matching the column order of cols
-        dy_batch = np.ascontiguousarray(dy_matrices[start:stop].transpose(1, 0, 2)).reshape(Co, -1)
-        dw_matrix += dy_batch @ cols.reshape(cols.shape[0], -1).T   # batches added in order
-        dcols = (w_matrix.T @ dy_batch).reshape(cols.shape)         # (Ci*K*K, B, Ho*Wo)
+        dy_wide = unfold.widen(dy_buffer, dy[start:stop])           # (Co, B*Ho*pitch), like cols
+        dw_matrix += dy_wide @ cols.reshape(cols.shape[0], -1).T    # batches added in order
+        dcols = (w_matrix.T @ dy_wide).reshape(cols.shape)          # (Ci*K*K, B, Ho*pitch)
         unfold.col2im(dcols, dx[start:stop])
     return dx, dw_matrix.reshape(w.shape)
