@@ -114,7 +114,7 @@ def test_an_empty_batch_gives_empty_results_of_the_right_shapes(op_name, backend
 def test_conv_in_several_im2col_batches_matches_numpy(monkeypatch):
     # The Numba conv unfolds COLS_BUDGET entries' worth of images at a time; with a budget of two
     # images' cols, 5 images go through in batches of 2, 2 and 1: later batches start at an offset,
-    # and the last one reuses the buffers (cols, and the wide dy with its don't-care columns) at a
+    # and the last one reuses the buffers (cols, and the wide dy with its garbage columns) at a
     # smaller size.
     from tinyinvo.ops.numba_backend import conv as numba_conv
 

@@ -4,21 +4,23 @@ A dense convolution mixes every input channel into every output channel, so most
 a matrix product, and no hand-written loop beats the BLAS library that ``np.matmul`` calls.
 Numba does the data movement around it, fast and in parallel:
 
-- forward:  cols = im2col(x), (Ci*K*K, B*Ho*Wo) for a batch of B images; then y = w_matrix @ cols
+- forward:  cols = im2col(x), (Ci*K*K, B*Ho*pitch) for a batch of B images; then y = w_matrix @ cols
 - backward: dw = sum over batches of dy @ cols.T (in batch order); dcols = w_matrix.T @ dy;
             dx = col2im(dcols)
 
 Images go through in small batches so that ``cols`` (K*K times the size of x) stays in cache and
 the memory use stays bounded.
 
-Wide rows: the kernels put each image plane into a zero-padded phase buffer (see ``planes``), in
-which an output row is ``pitch`` >= Wo entries apart from the next. A cols row therefore holds
-Ho*pitch entries, the rows of one tap copied in ONE contiguous run: a long SIMD copy instead of Ho
-short ones. The last pitch - Wo columns of each output row are "don't care" columns that see
-pixels of the next row; the forward crops them from y, and the backward gives them dy = 0, so
-they add exactly nothing to dw or dx. The price is (pitch - Wo) / Wo more matrix-product work. A 1x1 convolution without padding needs no im2col at all: it IS
-one matrix product per image, of the input's every stride-th pixel (the projection shortcuts of a
-ResNet are 1x1 convs with stride 2), so it takes that path directly.
+Rows at the pitch (lecture 5's flat-row trick): each image plane goes into a zero-padded phase
+buffer (see ``planes``) whose rows are ``pitch`` >= Wo entries apart. A cols row holds the tap's
+output rows at that pitch, Ho*pitch entries, so im2col copies each tap in ONE contiguous run
+instead of Ho short ones. The last pitch - Wo columns of each output row are garbage (they see
+pixels of the next row): the forward crops them from y, and the backward gives them dy = 0, so
+they add exactly nothing to dw or dx. The price is (pitch - Wo) / Wo more matrix-product work.
+
+A 1x1 convolution without padding needs no im2col at all: it IS one matrix product per image, of
+the input's every stride-th pixel (the projection shortcuts of a ResNet are 1x1 convs with stride
+2), so it takes that path directly.
 """
 
 import numpy as np
@@ -29,15 +31,15 @@ from tinyinvo.ops.numba_backend.planes import buffer_geometry, crop_phases, fill
 
 # Entries of the im2col buffer, which sets the images per batch: 2 MiB in float32, the two L2 caches
 # of this machine together, so that col2im reads the dcols that the matrix product just wrote while they are
-# still in cache. Measured on the six 3x3 convs of resnet26 at width 16 (batch 128, 2 threads): the
-# backward pass takes 89 ms in all with 2 MiB, 136-155 ms with 16 MiB, 92-96 ms with 1 MiB.
+# still in cache. Measured on the 3x3 convs of resnet26 at width 16 (batch 128, 2 threads), forward
+# + backward in all: 176-177 ms with 2 or 4 MiB, 188 ms with 1 MiB, 210 ms with 8 MiB.
 COLS_BUDGET = 1 << 19
 
 
 @njit(parallel=True, fastmath=True, cache=True)
 def _im2col_kernel(x, K, stride, padding, rows, pitch, plane_size, width, n_chunks, cols):
     # cols[(c*K + p)*K + q, n, i*pitch + j] = xpad[n, c, i*stride + p, j*stride + q] for j < Wo
-    # (and a pixel of the next row for Wo <= j < pitch: the don't-care columns)
+    # (and a pixel of the next row for Wo <= j < pitch: the garbage columns)
     # Parallel over planes (n, c); each writes only its own K*K rows of cols (deterministic).
     # In the phase buffer tap (p, q) reads ``width`` = Ho*pitch consecutive entries, so the
     # innermost loop is one long unit-stride copy with no bounds test, no call and no allocation.
@@ -60,7 +62,7 @@ def _im2col_kernel(x, K, stride, padding, rows, pitch, plane_size, width, n_chun
 @njit(parallel=True, fastmath=True, cache=True)
 def _col2im_kernel(dcols, K, stride, padding, rows, pitch, plane_size, width, n_chunks, dx):
     # The adjoint of im2col: dxpad[n, c, i*stride + p, j*stride + q] += dcols[(c*K + p)*K + q, n, i*pitch + j]
-    # (the don't-care columns of dcols are exactly 0, so they change nothing)
+    # (the garbage columns of dcols are exactly 0, so they change nothing)
     # Parallel over planes (n, c): a pixel only receives from its own plane's rows of dcols, and
     # one thread adds them in a fixed (p, q) order, so the sums are bitwise reproducible.
     B, Ci = dx.shape[:2]
@@ -85,7 +87,7 @@ class _Unfold:
 
     ``cols`` has the layout (Ci*K*K, B, Ho*pitch): the B images of a batch side by side, so that
     one matrix product per batch does the work of B (BLAS is most efficient on large matrices),
-    each output row ``pitch`` wide (Wo real columns, then pitch - Wo don't-care ones).
+    each output row ``pitch`` wide (Wo real columns, then pitch - Wo garbage ones).
     """
 
     def __init__(self, x_shape, K, stride, padding):
@@ -94,7 +96,7 @@ class _Unfold:
         self.Ho, self.Wo = output_size(H, K, stride, padding), output_size(W, K, stride, padding)
         self.rows, self.pitch, _ = buffer_geometry(H, W, self.padding, self.stride, 1)
         self.width = self.Ho * self.pitch                     # entries per image in a cols row
-        # the phase buffer, plus room for the last tap's don't-care columns past its end
+        # the phase buffer, plus room for the last tap's garbage columns past its end
         last_tap_end = tap_offset(K - 1, K - 1, self.stride, self.rows, self.pitch) + self.width
         self.plane_size = max(self.stride**2 * self.rows * self.pitch, last_tap_end)
         self.batch = max(1, min(N, COLS_BUDGET // (Ci * K * K * self.width)))
@@ -109,19 +111,19 @@ class _Unfold:
         return buffer[:rows * images * self.width].reshape(rows, images, self.width)
 
     def crop(self, y_wide, images):
-        """(Co, images*Ho*pitch) product -> (images, Co, Ho, Wo) view without the don't-care columns."""
+        """(Co, images*Ho*pitch) product -> (images, Co, Ho, Wo) view without the garbage columns."""
         Co = y_wide.shape[0]
         return y_wide.reshape(Co, images, self.Ho, self.pitch)[:, :, :, :self.Wo].transpose(1, 0, 2, 3)
 
     def dy_buffer(self, Co, dtype):
         """A zeroed flat buffer for the wide dy of one batch. Only the first Wo columns of each row
-        are ever written, at the same flat positions for any batch size, so the don't-care
+        are ever written, at the same flat positions for any batch size, so the garbage
         columns stay 0."""
         return np.zeros(Co * self.batch * self.width, dtype)
 
     def widen(self, buffer, dy_batch):
         """dy_batch (B, Co, Ho, Wo) -> (Co, B*Ho*pitch) in the column order of cols, 0 in the
-        don't-care columns."""
+        garbage columns."""
         B, Co = dy_batch.shape[:2]
         dy_wide = buffer[:Co * B * self.width].reshape(Co, B, self.Ho, self.pitch)
         dy_wide[:, :, :, :self.Wo] = dy_batch.transpose(1, 0, 2, 3)
