@@ -498,3 +498,25 @@ def test_batches_need_a_generator_for_randomness(batch):
         data.iterate_batches(batch, y, 4, mean=np.zeros(3), std=np.ones(3))
     with pytest.raises(ValueError, match="same length"):
         data.iterate_batches(batch, y[:3], 4, shuffle=False, mean=np.zeros(3), std=np.ones(3))
+
+
+def test_validation_split_is_fixed_balanced_and_disjoint_from_training():
+    full = data.load("shapes")
+    first = data.load("shapes", validation=1000)
+    again = data.load("shapes", validation=1000, subset=(3000, 500), seed=4)
+    assert len(first.y_test) == 1000 and len(first.y_train) == len(full.y_train) - 1000
+    assert np.bincount(first.y_test).tolist() == [100] * 10  # class-balanced
+    # no validation image is a training image, and the validation images are training images
+    train_rows = {image.tobytes() for image in first.x_train}
+    assert not any(image.tobytes() in train_rows for image in first.x_test)
+    full_rows = {image.tobytes() for image in full.x_train}
+    assert all(image.tobytes() in full_rows for image in first.x_test)
+    # a subset of a validation run picks from the same held-out images, whatever its seed
+    val_rows = {image.tobytes() for image in first.x_test}
+    assert all(image.tobytes() in val_rows for image in again.x_test)
+    assert len(again.y_train) == 3000 and len(again.y_test) == 500
+
+
+def test_validation_split_larger_than_the_training_set_is_refused():
+    with pytest.raises(ValueError, match="validation must be between 0 and"):
+        data.load("shapes", validation=10_001)

@@ -62,6 +62,19 @@ class Dataset:
         return Dataset(self.x_train[train], self.y_train[train], self.x_test[test], self.y_test[test],
                        list(self.classes), self.name)
 
+    def hold_out(self, n_validation, seed=0):
+        """A copy whose test split is ``n_validation`` training images, class-balanced, and whose
+        training split is the rest: a validation split for tuning, so the test set stays untouched.
+
+        The images are picked as in ``subset`` (classes in turns, order shuffled by ``seed``); the same
+        seed always holds out the same images. The original test split is dropped from the copy.
+        """
+        rng = np.random.default_rng(seed)
+        held = pick_balanced(self.y_train, n_validation, rng, "validation")
+        kept = np.setdiff1d(np.arange(len(self.y_train)), held)
+        return Dataset(self.x_train[kept], self.y_train[kept], self.x_train[held], self.y_train[held],
+                       list(self.classes), self.name)
+
     def __repr__(self):
         return (f"Dataset({self.name!r}: {len(self.y_train)} train / {len(self.y_test)} test images "
                 f"of shape {self.x_train.shape[1:]}, {len(self.classes)} classes)")

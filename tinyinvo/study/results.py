@@ -19,13 +19,24 @@ from tinyinvo.study.executors import InProcessExecutor, train_on_worker
 
 RETRIES = 1  # times a failed run is tried again within one study
 
-# column: type of its values (None / empty cells stay None)
+def _bool(text):
+    if text not in ("True", "False"):
+        raise ValueError(f"expected True or False, got {text!r}")
+    return text == "True"
+
+
+# column: type of its values (None / empty cells stay None). A row records everything its result
+# depends on: the architecture, the seed, every recipe field, the data and which split was scored
+# ("test", or "validation" for tuning runs), and the code (versions, commit) that made it.
 COLUMNS = {
     "run_id": str, "model": str, "block": str, "op": str, "depth": int, "width": int,
-    "expansion": int, "divisor": int, "params": int, "macs": int, "seed": int, "epochs": int,
-    "batch_size": int, "lr": float, "weight_decay": float, "data": str, "n_train": int,
-    "n_test": int, "test_accuracy": float, "test_loss": float, "train_seconds": float,
+    "expansion": int, "divisor": int, "params": int, "macs": int, "seed": int,
+    "epochs": int, "batch_size": int, "lr": float, "momentum": float, "nesterov": _bool,
+    "weight_decay": float, "warmup_epochs": float, "label_smoothing": float, "augment": _bool,
+    "data": str, "eval_split": str, "n_train": int, "n_test": int,
+    "test_accuracy": float, "test_loss": float, "train_seconds": float,
     "inference_images_per_s": float, "backend": str,
+    "tinyinvo": str, "numpy": str, "numba": str, "commit": str,
 }
 
 

@@ -16,6 +16,7 @@ from tinyinvo.backend import get_backend
 from tinyinvo.count.analytic import analytic_cost
 from tinyinvo.data import load
 from tinyinvo.models import build
+from tinyinvo.provenance import provenance
 from tinyinvo.study.grid import ModelSpec
 from tinyinvo.train.trainer import (CHECKPOINT_NAME, INIT_STREAM, TrainConfig, Trainer, evaluate,
                                     make_rng)
@@ -68,10 +69,13 @@ def train_run(run, *, run_dir=None, progress=True):
     - run_dir: directory for the run's checkpoint, metrics and curves (None: keep nothing). A run
       interrupted there continues from its checkpoint, exactly as if it had never stopped.
     - progress: show the per-epoch progress bars
-    Row: run_id, the model's name, block, op, depth, width, expansion, divisor, params, macs, seed,
-    the recipe, the data, test_accuracy and test_loss of the final model (eval mode),
-    train_seconds (wall time of the training steps, without the per-epoch test evaluation),
-    inference_images_per_s (the test set in eval mode, batches of 256), backend.
+    Row (the columns of ``tinyinvo.study.results.COLUMNS``): run_id, the model's name, block, op,
+    depth, width, expansion, divisor, params, macs, seed, every recipe field, the data, the split
+    scored (eval_split: "validation" when the data hold out a validation split, else "test"),
+    n_train, n_test, test_accuracy and test_loss of the final model (eval mode) on that split,
+    train_seconds (wall time of the training steps, without the per-epoch evaluation),
+    inference_images_per_s (that split in eval mode, batches of 256), backend, and the versions
+    and commit of the code (``tinyinvo.provenance``).
     """
     data = _load_data(json.dumps(run.data, sort_keys=True))
     trainer = _trainer(run, data, run_dir, progress)
@@ -85,11 +89,13 @@ def train_run(run, *, run_dir=None, progress=True):
         run_id=run.key(), model=spec.name, block=spec.block, op=spec.op, depth=spec.depth,
         width=spec.width, expansion=spec.expansion, divisor=spec.divisor, params=model.num_params(),
         macs=analytic_cost(model.config, data.x_train.shape[-1]).macs, seed=run.seed,
-        **{key: identity["recipe"][key] for key in ("epochs", "batch_size", "lr", "weight_decay")},
-        data=data.name, n_train=len(data.y_train), n_test=len(data.y_test),
+        **identity["recipe"], data=data.name,
+        eval_split="test" if run.data.get("validation") is None else "validation",
+        n_train=len(data.y_train), n_test=len(data.y_test),
         test_accuracy=test["accuracy"], test_loss=test["loss"],
         train_seconds=sum(row["train_seconds"] for row in history),
-        inference_images_per_s=len(data.y_test) / inference_seconds, backend=get_backend())
+        inference_images_per_s=len(data.y_test) / inference_seconds, backend=get_backend(),
+        **provenance())
 
 
 def _trainer(run, data, run_dir, progress):
