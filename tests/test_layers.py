@@ -12,7 +12,7 @@ import tinyinvo
 from tinyinvo import gradcheck
 from tinyinvo.backend import numba_available
 from tinyinvo.nn import (Add, AvgPool2d, BatchNorm2d, Conv2d, DepthwiseConv2d, GlobalAvgPool,
-                         Identity, Involution2d, Linear, MaxPool2d, ReLU, Sequential,
+                         GroupNorm2d, Identity, Involution2d, Linear, MaxPool2d, ReLU, Sequential,
                          accuracy, softmax_cross_entropy)
 from tinyinvo.ops import involution_forward
 
@@ -125,6 +125,27 @@ def test_batchnorm2d_gradients_eval_mode():
     layer.buffers["running_mean"][:] = [0.3, -0.2, 1.0]
     layer.buffers["running_var"][:] = [0.5, 2.0, 1.5]
     assert_gradients(layer, randn(2, 3, 4, 5))
+
+
+@pytest.mark.parametrize("groups", [1, 2, 4])
+def test_groupnorm2d_gradients(groups):
+    layer = GroupNorm2d(4, groups)
+    layer.params["gamma"][:] = [0.5, -1.5, 2.0, 1.0]
+    layer.params["beta"][:] = [0.1, 0.2, -0.3, 0.0]
+    assert_gradients(layer, 3 * randn(2, 4, 3, 5) + 1)
+
+
+def test_groupnorm2d_normalises_each_image_on_its_own():
+    x = randn(3, 4, 5, 5)
+    x[1] *= 1000  # one image far larger than the others: BatchNorm would squash the rest
+    y = GroupNorm2d(4, 2, dtype=np.float64)(x).reshape(3, 2, -1)
+    np.testing.assert_allclose(y.mean(axis=2), 0, atol=1e-12)
+    np.testing.assert_allclose(y.std(axis=2), 1, rtol=1e-4)  # var / (var + eps) under the root
+
+
+def test_groupnorm2d_refuses_groups_that_do_not_divide_the_channels():
+    with pytest.raises(ValueError, match="groups \\(3\\) must divide channels \\(4\\)"):
+        GroupNorm2d(4, 3)
 
 
 @pytest.mark.parametrize("K, stride, padding", [(2, None, 0), (3, 2, 1), (3, 1, 1), (2, 1, 0)])
@@ -310,6 +331,7 @@ def small_layers():
         (DepthwiseConv2d(4, kernel_size=3, stride=2, padding=1, rng=rng), image),
         (Involution2d(4, kernel_size=3, stride=2, group_channels=2, reduction_ratio=2, rng=rng), image),
         (BatchNorm2d(4), image),
+        (GroupNorm2d(4, 2), image),
         (ReLU(), image),
         (MaxPool2d(3, stride=2, padding=1), image),
         (AvgPool2d(2), image),

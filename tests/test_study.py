@@ -4,6 +4,7 @@
 import csv
 import os
 import pickle
+import warnings
 
 import pytest
 
@@ -181,3 +182,58 @@ def test_plot_published(tmp_path):
     figure = plot_published(PUBLISHED, tmp_path / "published.png")
     assert_png(tmp_path / "published.png")
     assert len(figure.axes) == 2 and figure.axes[0].get_xscale() == "log"
+
+
+# ---- the inverted nets' fix ----
+
+def test_study_inverted_nets_take_the_fix_and_the_grid_keeps_the_published_defaults():
+    specs = {spec.name: spec for spec in solve_grid(list(STUDY_MODELS), 32_000_000)}
+    assert all(spec.zero_init_residual for spec in specs.values())
+    assert [name for name, spec in specs.items() if spec.op_norm == "group"] == ["inverted-inv7"]
+    # build's own defaults stay the papers' (lecture 7 diagnoses the as-built net)
+    config = build(block="inverted", op="inv7", width=11, expansion=4).config
+    assert (config["op_norm"], config["zero_init_residual"]) == ("batch", False)
+    assert build("mbv2", width=16).config["zero_init_residual"] is False
+    assert build("rednet26", width=16).config["zero_init_residual"] is True
+
+
+def test_zero_init_residual_starts_every_inverted_residual_block_as_the_identity():
+    model = build("mbv2", width=8, zero_init_residual=True)
+    gammas = [name for name, array in model.state_dict().items()
+              if name.endswith("gamma") and not array.any()]
+    plain = build("mbv2", width=8)
+    assert gammas and not any(not array.any() for name, array in plain.state_dict().items()
+                              if name.endswith("gamma"))
+    # one zeroed gamma per inverted block with a residual (the Add containers)
+    from tinyinvo.nn import Add
+    assert len(gammas) == sum(isinstance(layer, Add) for _, layer in model.named_layers())
+
+
+def test_fixed_inverted_involution_net_stays_finite_where_the_as_built_one_overflows(monkeypatch):
+    """Two short epochs at a high learning rate on shapes. The as-built net (BatchNorm after each
+    involution, no zero-init) overflows in eval mode; with the fix every loss and every running
+    statistic stays finite."""
+    import numpy as np
+
+    from tinyinvo import data as datasets
+    from tinyinvo.train.trainer import TrainConfig, Trainer, make_rng
+
+    monkeypatch.setattr(tinyinvo.backend, "_current", "numba")  # the fast one: 2 x 2 epochs
+    spec = solve_grid(["inverted-inv7"], 16_000_000)[0]
+    dataset = datasets.load("shapes", subset=(128, 64))
+    config = TrainConfig(epochs=2, batch_size=32, lr=0.2, warmup_epochs=0)
+    test_losses = {}
+    for fixed in (True, False):
+        kwargs = spec.build_kwargs() if fixed else {**spec.build_kwargs(), "op_norm": "batch",
+                                                     "zero_init_residual": False}
+        model = build(**kwargs, rng=make_rng(0, 0))
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # the as-built net's overflow
+            history = Trainer(model, dataset, config, progress=False).fit()
+        test_losses[fixed] = [row["test_loss"] for row in history]
+        if fixed:
+            assert all(np.isfinite(row["train_loss"]) for row in history)
+            for name, array in model.state_dict().items():
+                assert np.isfinite(array).all(), name
+    assert np.isfinite(test_losses[True]).all()
+    assert not np.isfinite(test_losses[False]).all()

@@ -10,6 +10,9 @@ The convention, used everywhere in tinyinvo:
   weights and bias of the conv before it, so it costs nothing; papers, this one included, do not
   count it).
 - BatchNorm has 2*C params (gamma, beta); its running mean and variance are buffers, not params.
+- GroupNorm (the "group" op_norm) has the same 2*C params and, like ReLU and residual adds, no
+  multiply with a weight: 0 MACs. Unlike BatchNorm it cannot be folded away at inference, so it
+  costs time the MACs do not show (a few passes over its input).
 
 Each function returns a ``Cost``. ``Cost.aggregation_macs`` is the part of ``macs`` spent in the
 involution aggregation itself (the sum over the K x K window), so that a total can be read with

@@ -15,7 +15,7 @@ import numpy as np
 from tinyinvo.count.formulas import (Cost, conv2d_cost, depthwise_conv2d_cost,
                                      involution_aggregation_cost, linear_cost)
 from tinyinvo.nn import (Add, AvgPool2d, BatchNorm2d, Conv2d, DepthwiseConv2d, GlobalAvgPool,
-                         Identity, Involution2d, Linear, MaxPool2d, ReLU, Sequential)
+                         GroupNorm2d, Identity, Involution2d, Linear, MaxPool2d, ReLU, Sequential)
 
 CONTAINERS = (Sequential, Add, Identity)
 
@@ -46,7 +46,8 @@ def _no_macs(layer, x, y):
 
 # layer type -> function(layer, x, y) whose Cost gives the MACs of one image
 MAC_RULES = {Conv2d: _conv_macs, DepthwiseConv2d: _depthwise_macs, Involution2d: _involution_macs,
-             Linear: _linear_macs, BatchNorm2d: _no_macs, ReLU: _no_macs, MaxPool2d: _no_macs,
+             Linear: _linear_macs, BatchNorm2d: _no_macs, GroupNorm2d: _no_macs, ReLU: _no_macs,
+             MaxPool2d: _no_macs,
              AvgPool2d: _no_macs, GlobalAvgPool: _no_macs}
 
 

@@ -10,11 +10,16 @@ Two finer knobs, for matching a MAC budget closely (width alone moves in coarse 
 - ``expansion``: bottleneck nets, block output channels / spatial-op channels (ResNet's 4);
   inverted nets, the ratio of the 1x1 expand in every stage but the first (MobileNetV2's 6).
 - ``divisor`` (inverted nets only): the multiple channels are rounded to (MobileNetV2's 8).
+
+Two training-stability switches, which change no count (see ``tinyinvo.models.blocks``):
+- ``op_norm``: the norm after the spatial op, "batch" (the papers') or "group" (per image).
+- ``zero_init_residual``: residual blocks start as the identity (last BatchNorm gamma = 0); None
+  is each block's published default: True for the ResNet blocks, False for MobileNetV2's.
 """
 
 import numpy as np
 
-from tinyinvo.models.blocks import (SPATIAL_OPS, basic_block, bottleneck_block, conv_bn,
+from tinyinvo.models.blocks import (OP_NORMS, SPATIAL_OPS, basic_block, bottleneck_block, conv_bn,
                                     inverted_block)
 from tinyinvo.models.stems import make_stem
 from tinyinvo.nn import GlobalAvgPool, Linear, Sequential
@@ -58,12 +63,14 @@ def inverted_settings(expansion=6):
 
 
 def build(name=None, *, num_classes=10, width=None, stem="cifar", block=None, op=None, depth=None,
-          divisor=None, expansion=None, seed=0, rng=None, dtype=np.float32):
+          divisor=None, expansion=None, op_norm="batch", zero_init_residual=None, seed=0, rng=None,
+          dtype=np.float32):
     """Build a classifier: a preset ``name`` (see PRESETS) and/or the grid keywords.
 
     Keywords given next to a preset override it (e.g. ``build("mbv2", op="inv7")``).
     ``expansion`` (bottleneck, inverted) and ``divisor`` (inverted) default to the papers' values
-    (None, see KNOB_DEFAULTS); a block without the knob refuses it.
+    (None, see KNOB_DEFAULTS); a block without the knob refuses it. ``op_norm`` and
+    ``zero_init_residual``: see the module docstring.
     Returns a Layer mapping (N, 3, H, W) images to (N, num_classes) logits; ``model.config`` records
     the arguments so a checkpoint can rebuild it.
     """
@@ -79,16 +86,23 @@ def build(name=None, *, num_classes=10, width=None, stem="cifar", block=None, op
     if width < 1:
         raise ValueError(f"width must be a positive int, got {width}")
     knobs = block_knobs(block, expansion=expansion, divisor=divisor)
+    if op_norm not in OP_NORMS:
+        raise ValueError(f"op_norm must be one of {OP_NORMS}, got {op_norm!r}")
+    if zero_init_residual is None:
+        zero_init_residual = block != "inverted"
     rng = np.random.default_rng(seed) if rng is None else rng
     args = dict(rng=rng, dtype=dtype)
+    block_args = dict(op_norm=op_norm, zero_init_residual=bool(zero_init_residual), **args)
 
     if block == "inverted":
-        features, C = _inverted_body(op, width, stem, args, **knobs)
+        features, C = _inverted_body(op, width, stem, args, block_args, **knobs)
     else:
-        features, C = _residual_body(block, op, depth, width, stem, args, knobs["expansion"])
+        features, C = _residual_body(block, op, depth, width, stem, args, block_args,
+                                     knobs["expansion"])
     model = Sequential(*features, GlobalAvgPool(), Linear(C, num_classes, **args))
     model.config = dict(name=name, block=block, op=op, depth=depth, width=width,
-                        num_classes=num_classes, stem=stem, **knobs)
+                        num_classes=num_classes, stem=stem, **knobs, op_norm=op_norm,
+                        zero_init_residual=bool(zero_init_residual))
     return model
 
 
@@ -116,7 +130,7 @@ def _check_preset(name):
     return name
 
 
-def _residual_body(block, op, depth, width, stem, args, expansion):
+def _residual_body(block, op, depth, width, stem, args, block_args, expansion):
     """Stem + stages of basic or bottleneck blocks; each stage doubles the width and halves H, W.
     A bottleneck block's output has ``expansion`` times its spatial op's channels."""
     layouts = BOTTLENECK_LAYOUTS if block == "bottleneck" else BASIC_LAYOUTS
@@ -132,12 +146,12 @@ def _residual_body(block, op, depth, width, stem, args, expansion):
         Co = width * 2 ** stage * expansion
         for i in range(num_blocks):
             stride = 2 if (i == 0 and stage > 0) else 1
-            layers.append(make_block(Ci, Co, op=op, stride=stride, **extra, **args))
+            layers.append(make_block(Ci, Co, op=op, stride=stride, **extra, **block_args))
             Ci = Co
     return layers, Ci
 
 
-def _inverted_body(op, width, stem, args, divisor, expansion):
+def _inverted_body(op, width, stem, args, block_args, divisor, expansion):
     """MobileNetV2: stem, 17 inverted bottlenecks, 1x1 conv to the feature width (1280 at width <= 32).
     Channels are rounded to multiples of ``divisor``; ``expansion`` replaces the ratio 6."""
     scale = width / 32
@@ -150,7 +164,8 @@ def _inverted_body(op, width, stem, args, divisor, expansion):
         if stem == "cifar" and stage == 1:
             s = 1
         for i in range(n):
-            layers.append(inverted_block(C, Co, op=op, stride=s if i == 0 else 1, expansion=t, **args))
+            layers.append(inverted_block(C, Co, op=op, stride=s if i == 0 else 1, expansion=t,
+                                         **block_args))
             C = Co
     features = make_divisible(1280 * max(1.0, scale), divisor)
     layers.append(conv_bn(C, features, 1, **args))

@@ -12,11 +12,11 @@ from tinyinvo.nn.involution import Involution2d
 from tinyinvo.nn.layer import Layer
 from tinyinvo.nn.linear import Linear
 from tinyinvo.nn.loss import accuracy, softmax_cross_entropy
-from tinyinvo.nn.norm import BatchNorm2d
+from tinyinvo.nn.norm import BatchNorm2d, GroupNorm2d
 from tinyinvo.nn.pool import AvgPool2d, GlobalAvgPool, MaxPool2d
 
 __all__ = [
-    "Layer", "Conv2d", "DepthwiseConv2d", "Involution2d", "BatchNorm2d", "ReLU",
+    "Layer", "Conv2d", "DepthwiseConv2d", "Involution2d", "BatchNorm2d", "GroupNorm2d", "ReLU",
     "MaxPool2d", "AvgPool2d", "GlobalAvgPool", "Linear", "Sequential", "Add", "Identity",
     "softmax_cross_entropy", "accuracy", "kaiming_normal",
 ]

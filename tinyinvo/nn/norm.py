@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from tinyinvo import ops
 from tinyinvo.backend import resolve
 from tinyinvo.nn.init import check_int, float_dtype
 from tinyinvo.nn.layer import Layer
@@ -91,3 +92,46 @@ class BatchNorm2d(Layer):
 
     def extra_repr(self):
         return f"{self.channels}, momentum={self.momentum}, eps={self.eps}"
+
+
+class GroupNorm2d(Layer):
+    """Normalise each image's channels group by group with that image's own statistics
+    (Wu & He, 2018), then scale and shift per channel:
+
+    y[n, c] = gamma[c] * (x[n, c] - mean[n, g]) / sqrt(var[n, g] + eps) + beta[c],  g = c // (C // G)
+
+    No running statistics: train and eval compute the same function, and one image's output never
+    depends on the rest of the batch. See ``tinyinvo.ops.group_norm_forward``.
+
+    Inputs: channels C, groups G (dividing C), eps, dtype.
+    Params: gamma (C,) ones, beta (C,) zeros.
+    """
+
+    def __init__(self, channels, groups, eps=1e-5, dtype=np.float32):
+        super().__init__()
+        self.channels, self.groups = check_int("channels", channels), check_int("groups", groups)
+        if self.channels % self.groups:
+            raise ValueError(f"groups ({groups}) must divide channels ({channels})")
+        if not eps > 0:
+            raise ValueError(f"eps must be > 0, got {eps!r}")
+        self.eps = eps
+        dtype = float_dtype(dtype)
+        self.params = {"gamma": np.ones(channels, dtype), "beta": np.zeros(channels, dtype)}
+
+    def forward(self, x):
+        """x: (N, C, H, W) -> y: (N, C, H, W)."""
+        y, mean, var = ops.group_norm_forward(x, self.params["gamma"], self.params["beta"],
+                                              groups=self.groups, eps=self.eps)
+        self.cache = (x, mean, var)
+        return y
+
+    def backward(self, dy):
+        """dy: (N, C, H, W) -> dx: (N, C, H, W); sets grads["gamma"], grads["beta"]."""
+        x, mean, var = self.saved_for_backward()
+        dx, dgamma, dbeta = ops.group_norm_backward(dy, x, mean, var, self.params["gamma"],
+                                                    groups=self.groups, eps=self.eps)
+        self.grads = {"gamma": dgamma, "beta": dbeta}
+        return dx
+
+    def extra_repr(self):
+        return f"{self.channels}, groups={self.groups}, eps={self.eps}"

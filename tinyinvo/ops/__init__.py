@@ -87,8 +87,34 @@ def involution_backward(dy, x, kernel, *, stride=1, padding=None, backend=None):
     return resolve(backend).involution_backward(dy, x, kernel, stride=stride, padding=padding)
 
 
+def group_norm_forward(x, gamma, beta, *, groups, eps=1e-5, backend=None):
+    """Group normalisation: each image's channels in ``groups`` groups, each normalised on its own.
+
+    y[n, c] = gamma[c] * (x[n, c] - mean[n, g]) / sqrt(var[n, g] + eps) + beta[c],  g = c // (C // G)
+
+    Inputs: x (N, C, H, W); gamma, beta (C,), same dtype; groups G dividing C; eps > 0.
+    Returns (y, mean, var): y (N, C, H, W); mean, var (N, G), the biased statistics of each group.
+    """
+    checks.check_group_norm(x, gamma, beta, groups, eps)
+    x, gamma, beta = _contiguous(x, gamma, beta)
+    return resolve(backend).group_norm_forward(x, gamma, beta, groups, eps)
+
+
+def group_norm_backward(dy, x, mean, var, gamma, *, groups, eps=1e-5, backend=None):
+    """Gradients of group_norm_forward: dy (N, C, H, W) -> (dx (N, C, H, W), dgamma (C,), dbeta (C,))."""
+    checks.check_group_norm(x, gamma, gamma, groups, eps)
+    checks.check_grad_output(dy, x, x.shape)
+    for name, a in (("mean", mean), ("var", var)):
+        if not isinstance(a, np.ndarray) or a.shape != (x.shape[0], groups):
+            raise ValueError(f"{name} must be the forward's ({x.shape[0]}, {groups}) array, got "
+                             f"{getattr(a, 'shape', type(a).__name__)}")
+    dy, x, mean, var, gamma = _contiguous(dy, x, mean, var, gamma)
+    return resolve(backend).group_norm_backward(dy, x, mean, var, gamma, groups, eps)
+
+
 __all__ = [
     "conv2d_forward", "conv2d_backward",
     "depthwise_conv2d_forward", "depthwise_conv2d_backward",
     "involution_forward", "involution_backward",
+    "group_norm_forward", "group_norm_backward",
 ]

@@ -126,3 +126,20 @@ def check_involution(x, kernel, stride, padding):
                          f"the output size Ho x Wo = {Ho}x{Wo} for x {x.shape[2]}x{x.shape[3]}, K={K}, "
                          f"stride={stride}, padding={padding}")
     return (N, C, Ho, Wo), padding
+
+
+def check_group_norm(x, gamma, beta, groups, eps):
+    """x (N, C, H, W) float; gamma, beta (C,) of x's dtype; groups a positive divisor of C; eps > 0."""
+    check_float_array("x", x, 4, "(N, C, H, W)")
+    C = x.shape[1]
+    for name, a in (("gamma", gamma), ("beta", beta)):
+        check_float_array(name, a, 1, "(C,)")
+        check_same_dtype(name, a, x)
+        if a.shape != (C,):
+            raise ValueError(f"{name} must have shape ({C},) (one value per channel of x), "
+                             f"got {a.shape}")
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1 \
+            or C % groups:
+        raise ValueError(f"groups must be a positive int dividing x's {C} channels, got {groups!r}")
+    if not eps > 0:
+        raise ValueError(f"eps must be > 0, got {eps!r}")

@@ -30,7 +30,8 @@ def _bool(text):
 # ("test", or "validation" for tuning runs), and the code (versions, commit) that made it.
 COLUMNS = {
     "run_id": str, "model": str, "block": str, "op": str, "depth": int, "width": int,
-    "expansion": int, "divisor": int, "params": int, "macs": int, "seed": int,
+    "expansion": int, "divisor": int, "op_norm": str, "zero_init_residual": _bool,
+    "params": int, "macs": int, "seed": int,
     "epochs": int, "batch_size": int, "lr": float, "momentum": float, "nesterov": _bool,
     "weight_decay": float, "warmup_epochs": float, "label_smoothing": float, "augment": _bool,
     "data": str, "eval_split": str, "n_train": int, "n_test": int,

@@ -18,6 +18,9 @@ from tinyinvo.ops.numba_backend.conv import conv2d_backward, conv2d_forward
 from tinyinvo.ops.numba_backend.depthwise import depthwise_conv2d_backward, depthwise_conv2d_forward
 from tinyinvo.ops.numba_backend.involution import involution_backward, involution_forward
 from tinyinvo.ops.numba_backend.relu import relu_backward, relu_forward
+# GroupNorm: NumPy's reductions over contiguous groups already stream memory once per pass; a
+# Numba loop would do the same passes, so the backend shares the reference.
+from tinyinvo.ops.numpy_backend.groupnorm import group_norm_backward, group_norm_forward
 
 __all__ = [
     "conv2d_forward", "conv2d_backward",
@@ -25,4 +28,5 @@ __all__ = [
     "involution_forward", "involution_backward",
     "batchnorm_forward", "batchnorm_backward",
     "relu_forward", "relu_backward",
+    "group_norm_forward", "group_norm_backward",
 ]

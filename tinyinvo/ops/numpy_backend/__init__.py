@@ -13,6 +13,7 @@ from tinyinvo.ops.numpy_backend.conv import conv2d_backward, conv2d_forward
 from tinyinvo.ops.numpy_backend.depthwise import depthwise_conv2d_backward, depthwise_conv2d_forward
 from tinyinvo.ops.numpy_backend.involution import involution_backward, involution_forward
 from tinyinvo.ops.numpy_backend.relu import relu_backward, relu_forward
+from tinyinvo.ops.numpy_backend.groupnorm import group_norm_backward, group_norm_forward
 
 __all__ = [
     "conv2d_forward", "conv2d_backward",
@@ -20,4 +21,5 @@ __all__ = [
     "involution_forward", "involution_backward",
     "batchnorm_forward", "batchnorm_backward",
     "relu_forward", "relu_backward",
+    "group_norm_forward", "group_norm_backward",
 ]
