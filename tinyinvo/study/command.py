@@ -5,6 +5,8 @@
 
 Solves every model's width (and knobs) for the MAC budget, prints them, trains each model with
 each seed under one recipe (skipping runs results.csv already holds), then writes the figures.
+With ``--tune-lrs`` it runs the tuning search on a validation split instead, and ``--lr-from``
+gives each model the learning rate that search chose (``tinyinvo.study.tuning``).
 """
 
 import argparse
@@ -17,7 +19,8 @@ from tinyinvo.study import runs
 from tinyinvo.study.executors import default_threads, default_workers, make_executor
 from tinyinvo.study.grid import STUDY_MODELS, parse_macs, solve_grid
 from tinyinvo.study.plots import ERROR_BARS, plot_published, plot_study, summarize
-from tinyinvo.study.results import run_missing
+from tinyinvo.study.results import read_results, run_missing
+from tinyinvo.study.tuning import choose_lrs, format_tuning
 from tinyinvo.train.cli import parse_subset
 from tinyinvo.train.trainer import TrainConfig
 
@@ -49,7 +52,19 @@ def add_arguments(parser):
     parser.add_argument("--nesterov", action="store_true", help="Nesterov momentum")
     parser.add_argument("--no-augment", action="store_false", dest="augment",
                         help="train without random crops and flips")
+    parser.add_argument("--validation", type=_positive_int, metavar="N",
+                        help="hold out N class-balanced training images and score the runs on them "
+                             "instead of the test set (for tuning)")
+    tuning = parser.add_mutually_exclusive_group()
+    tuning.add_argument("--tune-lrs", type=_parse_floats, metavar="LR,LR,...",
+                        help="tuning: train every model at each of these peak learning rates "
+                             "(needs --validation)")
+    tuning.add_argument("--lr-from", metavar="TUNING_CSV",
+                        help="give each model the learning rate with the best validation accuracy "
+                             "in this results.csv of a --tune-lrs study")
     parser.add_argument("--out", help="study directory (default: runs/compare-DATA-MACS)")
+    parser.add_argument("--runs-dir", help="where each run's checkpoint, metrics and curves go "
+                        "(default: OUT/runs)")
     parser.add_argument("--dry-run", action="store_true", help="print the solved models and stop")
     parser.add_argument("--threads", type=int, help="threads for Numba and BLAS of the runs in this "
                         "process, i.e. with --workers 1 (default: all cores)")
@@ -81,23 +96,60 @@ def run(args):
     if args.dry_run:
         return 0
     out = args.out or os.path.join("runs", f"compare-{args.data}-{args.macs / 1e6:g}M")
-    recipe = {key: getattr(args, key) for key in runs.RECIPE_FIELDS}
-    data = dict(name=args.data, data_dir=args.data_dir, subset=args.subset, seed=0)
-    seeds = args.seed_list if args.seed_list is not None else list(range(args.seeds))
-    study = [runs.Run(spec, seed, recipe, data) for spec in specs for seed in seeds]
-    print(f"{len(study)} runs ({len(specs)} models x seeds {seeds}), recipe {recipe}; "
-          f"writing to {out}")
+    study = _plan(args, specs)
+    print(f"{len(study)} runs ({len(specs)} models x seeds {_seeds(args)}"
+          f"{' x lrs ' + str(args.tune_lrs) if args.tune_lrs else ''}), recipe "
+          f"{study[0].recipe if study else {}}; writing to {out}")
     workers = args.workers or default_workers(len(study))
     threads = _threads_per_worker(args, workers)
     with make_executor(workers, threads, args.scheduler) as executor:
         rows = run_missing(study, os.path.join(out, "results.csv"), runs.train_run,
-                           runs_dir=os.path.join(out, "runs"), executor=executor, threads=threads)
+                           runs_dir=args.runs_dir or os.path.join(out, "runs"), executor=executor,
+                           threads=threads)
+    if args.tune_lrs:
+        print(format_tuning(rows) if rows else "no finished tuning runs")
+        print(f"results: {os.path.join(out, 'results.csv')}; final runs: the same command with "
+              f"--lr-from {os.path.join(out, 'results.csv')} in place of --tune-lrs and --validation")
+        return _failed(study, rows)
     figures = plot_study(rows, out, title=f"{args.data}, {args.macs / 1e6:g}M MACs, "
                                           f"{args.epochs} epochs")
     figures.append(os.path.join(out, "published_imagenet.png"))
     plot_published(PUBLISHED, figures[-1])
     print(format_summary(summarize(rows)))
     print(f"results: {os.path.join(out, 'results.csv')}\nfigures: " + ", ".join(figures))
+    return _failed(study, rows)
+
+
+def _plan(args, specs):
+    """The study's runs: every model x seed (x lr when tuning), each with its recipe and data."""
+    recipe = {key: getattr(args, key) for key in runs.RECIPE_FIELDS}
+    data = dict(name=args.data, data_dir=args.data_dir, subset=args.subset, seed=0)
+    if args.validation is not None:
+        data["validation"] = args.validation
+    if args.tune_lrs and args.validation is None:
+        raise SystemExit("error: --tune-lrs must not see the test set: add --validation N (e.g. "
+                         "--validation 5000) to tune on held-out training images")
+    if args.tune_lrs:
+        return [runs.Run(spec, seed, {**recipe, "lr": lr}, data)
+                for spec in specs for lr in args.tune_lrs for seed in _seeds(args)]
+    lrs = {spec.name: args.lr for spec in specs}
+    if args.lr_from:
+        try:
+            lrs = choose_lrs(read_results(args.lr_from), list(lrs))
+        except (OSError, ValueError) as error:
+            raise SystemExit(f"error: --lr-from {args.lr_from}: {error}") from None
+        print("learning rates chosen by tuning: " + ", ".join(f"{name} {lr:g}"
+                                                             for name, lr in lrs.items()))
+    return [runs.Run(spec, seed, {**recipe, "lr": lrs[spec.name]}, data)
+            for spec in specs for seed in _seeds(args)]
+
+
+def _seeds(args):
+    return args.seed_list if args.seed_list is not None else list(range(args.seeds))
+
+
+def _failed(study, rows):
+    """Exit status 1 (and say so) when some runs of ``study`` have no row."""
     if len(rows) < len(study):
         print(f"{len(study) - len(rows)} of {len(study)} runs failed (see above); run the same "
               f"command again to retry them")
@@ -153,6 +205,16 @@ def _positive_int(text):
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
     return value
+
+
+def _parse_floats(text):
+    try:
+        values = [float(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers like 0.05,0.1, got {text!r}") from None
+    if not all(0 < value < float("inf") for value in values):
+        raise argparse.ArgumentTypeError(f"learning rates must be positive and finite, got {text!r}")
+    return values
 
 
 def _parse_ints(text):

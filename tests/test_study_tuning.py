@@ -1,0 +1,57 @@
+"""The tuning protocol: the search runs on a validation split, never on the test set, and the final
+runs take each model's best learning rate."""
+
+import pytest
+
+import tinyinvo.backend
+from tinyinvo.__main__ import main
+from tinyinvo.study import results
+from tinyinvo.study.tuning import choose_lrs, format_tuning
+
+from study_helpers import TINY
+
+
+@pytest.fixture(autouse=True)
+def numpy_backend(monkeypatch):
+    monkeypatch.setattr(tinyinvo.backend, "_current", "numpy")
+
+
+def tuning_row(model, lr, accuracy, seed=0, split="validation"):
+    return dict(model=model, lr=lr, test_accuracy=accuracy, seed=seed, eval_split=split)
+
+
+def test_choose_lrs_takes_the_best_mean_over_seeds_and_the_smaller_rate_on_a_tie():
+    rows = [tuning_row("a", 0.05, 0.60), tuning_row("a", 0.05, 0.70, seed=1),  # mean 0.65
+            tuning_row("a", 0.1, 0.66), tuning_row("a", 0.1, 0.62, seed=1),    # mean 0.64
+            tuning_row("b", 0.2, 0.5), tuning_row("b", 0.1, 0.5)]
+    assert choose_lrs(rows, ["a", "b"]) == {"a": 0.05, "b": 0.1}
+    assert "65.00%*" in format_tuning(rows)
+
+
+def test_choose_lrs_refuses_test_set_rows_and_missing_models():
+    with pytest.raises(ValueError, match=r"rows of \['a'\] were scored on the test set"):
+        choose_lrs([tuning_row("a", 0.1, 0.5, split="test")], ["a"])
+    with pytest.raises(ValueError, match=r"no tuning rows for \['b'\]"):
+        choose_lrs([tuning_row("a", 0.1, 0.5)], ["a", "b"])
+
+
+def test_tuning_needs_a_validation_split():
+    with pytest.raises(SystemExit, match="--tune-lrs must not see the test set"):
+        main(["compare", *TINY, "--tune-lrs", "0.05,0.1", "--out", "unused"])
+
+
+def test_tune_then_final_on_shapes(tmp_path):
+    """Tune 2 models x 2 rates on held-out training images, then run both seeds of each model at
+    its chosen rate on the test set; every row records its split and its rate."""
+    tune = ["--validation", "200", "--tune-lrs", "0.01,0.2", "--seeds", "1"]
+    assert main(["compare", *TINY, *tune, "--out", str(tmp_path / "tune")]) == 0
+    tuned = results.read_results(tmp_path / "tune" / "results.csv")
+    assert len(tuned) == 4 and {row["eval_split"] for row in tuned} == {"validation"}
+    assert {row["n_test"] for row in tuned} == {32}  # the subset's 32 of the 200 held out
+    chosen = choose_lrs(tuned, ["bottleneck-conv3", "bottleneck-dw3"])
+
+    final = ["--lr-from", str(tmp_path / "tune" / "results.csv")]
+    assert main(["compare", *TINY, *final, "--out", str(tmp_path / "final")]) == 0
+    rows = results.read_results(tmp_path / "final" / "results.csv")
+    assert len(rows) == 4 and {row["eval_split"] for row in rows} == {"test"}
+    assert all(row["lr"] == chosen[row["model"]] for row in rows)
