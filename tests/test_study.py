@@ -237,3 +237,22 @@ def test_fixed_inverted_involution_net_stays_finite_where_the_as_built_one_overf
                 assert np.isfinite(array).all(), name
     assert np.isfinite(test_losses[True]).all()
     assert not np.isfinite(test_losses[False]).all()
+
+
+def test_figures_draw_the_95_percent_interval_and_the_chance_line():
+    from tinyinvo.study.plots import study_figures, summarize
+    from tinyinvo.study.stats import mean_interval
+
+    rows = [dict(model="m", block="bottleneck", op="dw7", width=8, expansion=4, divisor=None,
+                 params=10**6, macs=3 * 10**7, seed=seed, test_accuracy=accuracy, lr=0.1,
+                 train_seconds=100.0 + seed, inference_images_per_s=500.0)
+            for seed, accuracy in enumerate([0.80, 0.82, 0.87])]
+    entry = summarize(rows)[0]
+    _, _, (low, high) = mean_interval([0.80, 0.82, 0.87])
+    assert (entry["test_accuracy_ci_low"], entry["test_accuracy_ci_high"]) == (low, high)
+    axes = study_figures(rows)["accuracy_vs_macs.png"].axes[0]
+    bar = next(collection for collection in axes.collections)  # the accuracy error bar
+    (_, y_low), (_, y_high) = bar.get_segments()[0]
+    assert (y_low, y_high) == pytest.approx((100 * low, 100 * high))
+    assert any(line.get_ydata()[0] == 10 and line.get_label().startswith("chance")
+               for line in axes.lines)

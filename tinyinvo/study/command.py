@@ -18,7 +18,7 @@ from tinyinvo.data.published import PUBLISHED
 from tinyinvo.study import runs
 from tinyinvo.study.executors import default_threads, default_workers, make_executor
 from tinyinvo.study.grid import STUDY_MODELS, parse_macs, solve_grid
-from tinyinvo.study.plots import ERROR_BARS, plot_published, plot_study, summarize
+from tinyinvo.study.plots import plot_published, plot_study, summarize
 from tinyinvo.study.results import read_results, run_missing
 from tinyinvo.study.tuning import choose_lrs, format_tuning
 from tinyinvo.train.cli import parse_subset
@@ -168,12 +168,13 @@ def format_specs(specs, target):
 
 
 def format_summary(summary):
-    lines = [f"test accuracy, mean over seeds ({ERROR_BARS}):",
-             f"{'model':<18} {'seeds':>5} {'accuracy':>9} {'min':>7} {'max':>7} {'train s':>9} "
+    lines = ["test accuracy, mean over seeds with its 95% confidence interval:",
+             f"{'model':<18} {'seeds':>5} {'accuracy':>9} {'95% CI':>16} {'train s':>9} "
              f"{'ms/image':>9}"]
     for entry in summary:
+        interval = f"{entry['test_accuracy_ci_low']:.2%}-{entry['test_accuracy_ci_high']:.2%}"
         lines.append(f"{entry['model']:<18} {entry['seeds']:>5} {entry['test_accuracy']:>9.2%} "
-                     f"{entry['test_accuracy_min']:>7.2%} {entry['test_accuracy_max']:>7.2%} "
+                     f"{interval if entry['seeds'] > 1 else '-':>16} "
                      f"{entry['train_seconds']:>9.1f} {entry['inference_ms_per_image']:>9.3f}")
     return "\n".join(lines)
 

@@ -1,20 +1,25 @@
 """The study's figures: test accuracy against MACs, params and measured CPU time, one point per
-model (the mean over seeds) with bars from the lowest to the highest seed; and the published
-ImageNet figures.
+model (the mean over seeds) with its 95% confidence interval (``tinyinvo.study.stats``), a line at
+chance level; and the published ImageNet figures.
 
 Drawn on matplotlib's Agg canvas directly (no ``pyplot``): no global plotting state changes.
 """
 
 import os
 
+import math
+
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator
 
+from tinyinvo.study.stats import group_by_model, mean_interval
+
 OP_COLORS = {"conv3": "black", "inv7": "tab:red", "dw7": "tab:blue", "dw3": "tab:green"}
 BLOCK_MARKERS = {"bottleneck": "o", "inverted": "^", "basic": "s"}
-ERROR_BARS = "bars: lowest to highest seed"
+ERROR_BARS = "accuracy bars: 95% confidence interval of the mean (t); time bars: lowest to highest seed"
+CHANCE = 10.0  # % accuracy of a guess: both data sets (shapes, CIFAR-10) have 10 balanced classes
 # the study's x axes: file name, (row key, scale, axis label) per panel
 STUDY_FIGURES = {
     "accuracy_vs_macs.png": [("macs", 1e-6, "MACs per image (M)")],
@@ -27,12 +32,11 @@ FAMILY_COLORS = {"conv": "black", "involution": "tab:red", "depthwise": "tab:blu
 
 def summarize(rows):
     """One dict per model (in order of first appearance): its architecture columns, the number of
-    seeds, and mean / min / max over seeds of test_accuracy, train_seconds, inference_ms_per_image."""
-    models = {}
-    for row in rows:
-        models.setdefault(row["model"], []).append(row)
+    seeds, and mean / min / max over seeds of test_accuracy, train_seconds, inference_ms_per_image,
+    plus test_accuracy_ci_low / _ci_high, the 95% interval of the mean (nan for a single seed).
+    Raises ValueError when a model's rows come from different recipes (``stats.group_by_model``)."""
     summary = []
-    for name, runs in models.items():
+    for name, runs in group_by_model(rows).items():
         entry = {key: runs[0][key] for key in ("model", "block", "op", "width", "expansion",
                                                "divisor", "params", "macs")}
         entry["seeds"] = len(runs)
@@ -42,6 +46,8 @@ def summarize(rows):
         for key, values in measured.items():
             entry[key] = float(np.mean(values))
             entry[f"{key}_min"], entry[f"{key}_max"] = float(np.min(values)), float(np.max(values))
+        _, _, (entry["test_accuracy_ci_low"], entry["test_accuracy_ci_high"]) = mean_interval(
+            measured["test_accuracy"])
         summary.append(entry)
     return summary
 
@@ -57,6 +63,7 @@ def study_figures(rows, title=None):
         for axes, (key, scale, label) in zip(figure.axes, panels):
             for entry in summary:
                 _model_point(axes, entry, key, scale)
+            axes.axhline(CHANCE, color="gray", linestyle=":", linewidth=1, label="chance (10%)")
             axes.set_xlabel(label)
             axes.set_ylabel("test accuracy (%)")
             axes.grid(alpha=0.3)
@@ -83,14 +90,17 @@ def _figure(num_panels):
 
 
 def _model_point(axes, entry, key, scale):
-    """One model: its mean, with bars from the lowest to the highest seed on measured axes."""
-    def spread(name, factor):
+    """One model: its mean accuracy with its 95% interval (none for one seed); on the measured
+    time axes, bars from the lowest to the highest seed."""
+    def spread(name, factor, low, high):
         mean = entry[name] * factor
-        return mean, [[mean - entry[f"{name}_min"] * factor], [entry[f"{name}_max"] * factor - mean]]
+        return mean, [[mean - entry[f"{name}_{low}"] * factor], [entry[f"{name}_{high}"] * factor - mean]]
 
-    y, yerr = spread("test_accuracy", 100)
+    y, yerr = spread("test_accuracy", 100, "ci_low", "ci_high")
+    if math.isnan(entry["test_accuracy_ci_low"]):
+        yerr = None
     if f"{key}_min" in entry:
-        x, xerr = spread(key, scale)
+        x, xerr = spread(key, scale, "min", "max")
     else:
         x, xerr = entry[key] * scale, None
     axes.errorbar(x, y, yerr=yerr, xerr=xerr, fmt=BLOCK_MARKERS.get(entry["block"], "o"),
