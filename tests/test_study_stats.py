@@ -6,7 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from tinyinvo.study.stats import analyze, mean_interval, t_quantile, welch_interval
+from tinyinvo.study.stats import (analyze, format_analysis, mean_interval, read_timing, t_quantile,
+                                  welch_interval)
 
 # Student's t, 0.975 quantile, from printed tables
 T_TABLE = {1: 12.7062, 2: 4.3027, 3: 3.1824, 4: 2.7764, 10: 2.2281, 30: 2.0423}
@@ -78,3 +79,16 @@ def test_analyze_refuses_to_average_rows_of_different_recipes():
     rows = [row("bottleneck-dw7", 0, 0.8, lr=0.1), row("bottleneck-dw7", 1, 0.9, lr=0.05)]
     with pytest.raises(ValueError, match=r"bottleneck-dw7 differ in \['lr'\]"):
         analyze(rows)
+
+
+def test_analyze_joins_the_benchmarked_times_and_formats_a_markdown_table(tmp_path):
+    rows = ([row("bottleneck-inv7", s, a) for s, a in enumerate([0.85, 0.86, 0.84])]
+            + [row("bottleneck-dw7", s, a) for s, a in enumerate([0.87, 0.88, 0.86])])
+    timing = tmp_path / "timing.csv"
+    timing.write_text("model,threads,train_seconds_per_epoch,inference_ms_per_image\n"
+                      "bottleneck-dw7,1,250.5,3.25\n")
+    table = analyze(rows, timing=read_timing(timing))
+    assert table[1]["train_seconds_per_epoch"] == 250.5 and table[0]["inference_ms_per_image"] is None
+    text = format_analysis(table)
+    assert "| bottleneck-dw7 | 0.1 | 3 | 87.00 | [84.52, 89.48] | 1.00 | +2.00 [-0.27, +4.27] |" in text
+    assert text.count("\n") == 3 and "| 250 | 3.25 |" in text

@@ -15,6 +15,7 @@ Rows of different recipes are never pooled: ``analyze`` refuses a model whose ro
 recipe or data column.
 """
 
+import csv
 import functools
 import math
 
@@ -26,6 +27,7 @@ EXPERIMENT_COLUMNS = ("block", "op", "depth", "width", "expansion", "divisor", "
                       "weight_decay", "warmup_epochs", "label_smoothing", "augment", "data",
                       "eval_split", "n_train", "n_test")
 LEVEL = 0.95
+TIMING_COLUMNS = ("train_seconds_per_epoch", "inference_ms_per_image")
 
 
 @functools.lru_cache(maxsize=256)
@@ -103,11 +105,14 @@ def group_by_model(rows):
     return groups
 
 
-def analyze(rows, *, reference="bottleneck-inv7", key="test_accuracy", level=LEVEL):
+def analyze(rows, *, reference="bottleneck-inv7", key="test_accuracy", level=LEVEL, timing=()):
     """One dict per model: model, n (seeds), mean, std, ci (low, high) of ``key``; and, against
     ``reference`` (when it has rows and n >= 2 on both sides), diff = mean - reference mean with
     diff_ci (Welch); None for the reference itself or when it cannot be computed. Also carries the
-    model's architecture and size columns (block, op, width, params, macs) from its first row."""
+    model's architecture and size columns (block, op, width, params, macs, lr) from its first row,
+    and train_seconds_per_epoch, inference_ms_per_image from ``timing`` (rows of
+    benchmarks/bench_study_models.py, see ``read_timing``; None for a model it does not time)."""
+    timed = {row["model"]: row for row in timing}
     groups = group_by_model(rows)
     base = [run[key] for run in groups.get(reference, [])]
     table = []
@@ -117,7 +122,47 @@ def analyze(rows, *, reference="bottleneck-inv7", key="test_accuracy", level=LEV
         entry = {column: runs[0].get(column) for column in ("block", "op", "width", "params",
                                                              "macs", "lr")}
         entry.update(model=name, n=len(values), mean=mean, std=std, ci=ci, diff=None, diff_ci=None)
+        for column in TIMING_COLUMNS:
+            entry[column] = timed[name][column] if name in timed else None
         if name != reference and len(base) >= 2 and len(values) >= 2:
             entry["diff"], entry["diff_ci"] = welch_interval(base, values, level)
         table.append(entry)
     return table
+
+
+def read_timing(path):
+    """The rows of a timing CSV written by benchmarks/bench_study_models.py, times as floats."""
+    with open(path, newline="") as file:
+        rows = list(csv.DictReader(file))
+    for row in rows:
+        for column in TIMING_COLUMNS:
+            row[column] = float(row[column])
+    return rows
+
+
+def format_analysis(table, reference="bottleneck-inv7"):
+    """The analysis as a Markdown table: accuracy (mean, 95% CI, std) in %, the difference to the
+    reference with its 95% CI in points, params, MACs, and the benchmarked times where known."""
+    def percent(value):
+        return "-" if value is None or math.isnan(value) else f"{100 * value:.2f}"
+
+    def interval(pair, sign=""):
+        return "-" if pair is None or math.isnan(pair[0]) else \
+            f"[{100 * pair[0]:{sign}.2f}, {100 * pair[1]:{sign}.2f}]"
+
+    lines = [f"| model | lr | seeds | accuracy % | 95% CI | std | vs {reference} (points, 95% CI) "
+             f"| params | MACs | train s/epoch | inference ms/image |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for entry in table:
+        diff = "reference" if entry["model"] == reference else (
+            "-" if entry["diff"] is None else
+            f"{100 * entry['diff']:+.2f} {interval(entry['diff_ci'], '+')}")
+        train = entry["train_seconds_per_epoch"]
+        inference = entry["inference_ms_per_image"]
+        lines.append(
+            f"| {entry['model']} | {entry['lr']:g} | {entry['n']} | {percent(entry['mean'])} | "
+            f"{interval(entry['ci'])} | {percent(entry['std'])} | {diff} | "
+            f"{entry['params'] / 1e6:.3f}M | {entry['macs'] / 1e6:.2f}M | "
+            f"{'-' if train is None else f'{train:.0f}'} | "
+            f"{'-' if inference is None else f'{inference:.2f}'} |")
+    return "\n".join(lines)
