@@ -203,3 +203,18 @@ def test_naive_ops_use_the_same_checks(call, message):
 def test_empty_filter(call):
     with raises(ValueError, "K=0"):
         call()
+
+
+def test_group_norm_names_the_bad_argument():
+    from tinyinvo import ops
+    x = np.zeros((2, 4, 3, 3), np.float32)
+    gamma, beta = np.ones(4, np.float32), np.zeros(4, np.float32)
+    with pytest.raises(ValueError, match="groups must be a positive int dividing x's 4 channels"):
+        ops.group_norm_forward(x, gamma, beta, groups=3)
+    with pytest.raises(ValueError, match=r"beta must have shape \(4,\)"):
+        ops.group_norm_forward(x, gamma, np.zeros(3, np.float32), groups=2)
+    with pytest.raises(TypeError, match="gamma has dtype float64 but x has dtype float32"):
+        ops.group_norm_forward(x, gamma.astype(np.float64), beta, groups=2)
+    y, mean, var = ops.group_norm_forward(x, gamma, beta, groups=2)
+    with pytest.raises(ValueError, match=r"mean must be the forward's \(2, 2\) array"):
+        ops.group_norm_backward(y, x, mean[:, :1], var, gamma, groups=2)

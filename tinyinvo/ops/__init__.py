@@ -95,14 +95,14 @@ def group_norm_forward(x, gamma, beta, *, groups, eps=1e-5, backend=None):
     Inputs: x (N, C, H, W); gamma, beta (C,), same dtype; groups G dividing C; eps > 0.
     Returns (y, mean, var): y (N, C, H, W); mean, var (N, G), the biased statistics of each group.
     """
-    checks.check_group_norm(x, gamma, beta, groups, eps)
+    checks.check_group_norm(x, groups, eps, gamma=gamma, beta=beta)
     x, gamma, beta = _contiguous(x, gamma, beta)
     return resolve(backend).group_norm_forward(x, gamma, beta, groups, eps)
 
 
 def group_norm_backward(dy, x, mean, var, gamma, *, groups, eps=1e-5, backend=None):
     """Gradients of group_norm_forward: dy (N, C, H, W) -> (dx (N, C, H, W), dgamma (C,), dbeta (C,))."""
-    checks.check_group_norm(x, gamma, gamma, groups, eps)
+    checks.check_group_norm(x, groups, eps, gamma=gamma)
     checks.check_grad_output(dy, x, x.shape)
     for name, a in (("mean", mean), ("var", var)):
         if not isinstance(a, np.ndarray) or a.shape != (x.shape[0], groups):

@@ -128,11 +128,12 @@ def check_involution(x, kernel, stride, padding):
     return (N, C, Ho, Wo), padding
 
 
-def check_group_norm(x, gamma, beta, groups, eps):
-    """x (N, C, H, W) float; gamma, beta (C,) of x's dtype; groups a positive divisor of C; eps > 0."""
+def check_group_norm(x, groups, eps, **per_channel):
+    """x (N, C, H, W) float; each array of ``per_channel`` (gamma, beta) (C,) of x's dtype; groups
+    a positive divisor of C; eps > 0."""
     check_float_array("x", x, 4, "(N, C, H, W)")
     C = x.shape[1]
-    for name, a in (("gamma", gamma), ("beta", beta)):
+    for name, a in per_channel.items():
         check_float_array(name, a, 1, "(C,)")
         check_same_dtype(name, a, x)
         if a.shape != (C,):
