@@ -5,7 +5,7 @@ Every model is one cell of the grid block x spatial op (see ``tinyinvo.models``)
 static depthwise twin, "inverted-dw3" MobileNetV2.
 """
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from tinyinvo.count.analytic import solve_budget
 
@@ -39,9 +39,6 @@ class ModelSpec:
         """The keywords of ``tinyinvo.models.build`` for this model (without num_classes, rng)."""
         return dict(block=self.block, op=self.op, depth=self.depth, width=self.width,
                     expansion=self.expansion, divisor=self.divisor)
-
-    def as_dict(self):
-        return asdict(self)
 
 
 def parse_macs(text):
