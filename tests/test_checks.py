@@ -2,6 +2,7 @@
 argument and what was expected.
 
 The checks run in the public ops before any backend is called, so one backend ("numpy") is enough here.
+ReLU and BatchNorm have their checks too, and their layers reach a backend only through them.
 """
 
 import re
@@ -9,8 +10,10 @@ import re
 import numpy as np
 import pytest
 
-from tinyinvo.ops import (conv2d_backward, conv2d_forward, depthwise_conv2d_backward, depthwise_conv2d_forward,
-                          involution_backward, involution_forward)
+from tinyinvo.nn import BatchNorm2d, ReLU
+from tinyinvo.ops import (batchnorm_backward, batchnorm_forward, conv2d_backward, conv2d_forward,
+                          depthwise_conv2d_backward, depthwise_conv2d_forward, involution_backward,
+                          involution_forward, relu_backward, relu_forward)
 from tinyinvo.ops.naive import conv2d_forward_naive, depthwise_conv2d_forward_naive, involution_forward_naive
 
 
@@ -203,3 +206,39 @@ def test_naive_ops_use_the_same_checks(call, message):
 def test_empty_filter(call):
     with raises(ValueError, "K=0"):
         call()
+
+
+C4 = zeros(4)  # a valid gamma, beta, mean or var for X's 4 channels
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: relu_forward([1.0, -1.0]), TypeError, "x must be a numpy.ndarray of shape (any shape), got list"),
+    (lambda: relu_forward(np.arange(3)), TypeError, "x must be float32 or float64, got dtype int64"),
+    (lambda: relu_backward(zeros(2, 3), zeros(3, 2)), ValueError,
+     "dy must have the forward output's shape (3, 2), got (2, 3)"),
+    (lambda: relu_backward(zeros(2, 3, dtype=np.float64), zeros(2, 3)), TypeError,
+     "dy has dtype float64 but y has dtype float32"),
+    (lambda: batchnorm_forward(zeros(2, 4), C4, C4, 1e-5), ValueError,
+     "x must have 4 dimensions (N, C, H, W), got shape (2, 4)"),
+    (lambda: batchnorm_forward(X, zeros(3), C4, 1e-5), ValueError,
+     "gamma must have shape (C,) = (4,), one entry per channel of x (x.shape=(2, 4, 6, 6)), got (3,)"),
+    (lambda: batchnorm_forward(X, C4, C4.astype(np.float64), 1e-5), TypeError,
+     "beta has dtype float64 but x has dtype float32"),
+    (lambda: batchnorm_forward(X, C4, C4, 0.0), ValueError, "eps must be a positive number, got 0.0"),
+    (lambda: batchnorm_backward(zeros(2, 4, 6, 5), X, C4, C4, C4, 1e-5), ValueError,
+     "dy must have the forward output's shape (2, 4, 6, 6), got (2, 4, 6, 5)"),
+    (lambda: batchnorm_backward(X, X, C4, zeros(2), C4, 1e-5), ValueError, "var must have shape (C,) = (4,)"),
+], ids=["relu-list", "relu-int", "relu-dy-shape", "relu-dy-dtype", "bn-x-2d", "bn-gamma-length",
+        "bn-beta-dtype", "bn-eps", "bn-dy-shape", "bn-var-length"])
+def test_relu_and_batchnorm_checks(call, error, message):
+    with raises(error, message):
+        call()
+
+
+def test_relu_and_batchnorm_layers_go_through_the_checked_ops():
+    with raises(TypeError, "x must be float32 or float64, got dtype int64"):
+        ReLU().forward(np.arange(-3, 3).reshape(2, 3))
+    layer = BatchNorm2d(4)
+    layer.forward(X)
+    with raises(TypeError, "dy has dtype float64 but x has dtype float32"):
+        layer.backward(zeros(2, 4, 6, 6, dtype=np.float64))

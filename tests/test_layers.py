@@ -10,7 +10,6 @@ import pytest
 
 import tinyinvo
 from tinyinvo import gradcheck
-from tinyinvo.backend import numba_available
 from tinyinvo.nn import (Add, AvgPool2d, BatchNorm2d, Conv2d, DepthwiseConv2d, GlobalAvgPool,
                          Identity, Involution2d, Linear, MaxPool2d, ReLU, Sequential,
                          accuracy, softmax_cross_entropy)
@@ -181,7 +180,6 @@ def test_softmax_cross_entropy_gradient(label_smoothing):
 
 # ---------------------------------------------------------------- forward values
 
-@pytest.mark.skipif(not numba_available(), reason="numba is not installed")
 def test_layers_give_the_same_results_on_the_numba_backend():
     rng = np.random.default_rng(0)
     model = Sequential(
@@ -231,6 +229,15 @@ def test_maxpool2d_pads_with_minus_infinity_and_routes_ties_to_one_element():
     windows = dx.reshape(1, 2, 2, 2, 2, 2).transpose(0, 1, 2, 4, 3, 5).reshape(1, 2, 2, 2, 4)
     np.testing.assert_array_equal(np.count_nonzero(windows, axis=-1), 1)
     np.testing.assert_array_equal(windows.sum(axis=-1), 1.0)
+
+
+def test_relu_takes_a_non_contiguous_input():
+    x = np.arange(-12, 12, dtype=np.float32).reshape(4, 6)
+    layer = ReLU()
+    y = layer.forward(x.T)                            # a transposed view, not C-contiguous
+    assert np.array_equal(y, np.maximum(x.T, 0))
+    dx = layer.backward(np.ones((6, 4), np.float32)[:, ::-1])
+    assert np.array_equal(dx, (x.T > 0).astype(np.float32))
 
 
 def test_pools_forward_values():
