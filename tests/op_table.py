@@ -58,7 +58,8 @@ def make_inputs(op_name, geometry, *, C=4, dtype=np.float64, seed=2021):
 def run(op_name, backend, x, weight, dy, kwargs):
     """[y, dx, dweight] of one of OPS on ``backend``."""
     op = OPS[op_name]
-    return [op.forward(x, weight, backend=backend, **kwargs), *op.backward(dy, x, weight, backend=backend, **kwargs)]
+    y = op.forward(x, weight, backend=backend, **kwargs)
+    return [y, *op.backward(dy, x, weight, backend=backend, **kwargs)]
 
 
 def make_batchnorm_inputs(shape, dtype=np.float64, seed=2021):

@@ -187,7 +187,8 @@ def test_nan_passes_through_the_relu(backend):
 
 
 def test_relu_takes_non_contiguous_arrays(backend):
-    # the front door hands the backend C-contiguous copies: a transposed view must give the same numbers
+    # the front door hands the backend C-contiguous copies: a transposed view (the ReLU layer passes
+    # on whatever it gets) must give the same numbers
     x = np.arange(-12, 12, dtype=np.float32).reshape(4, 6)
     y = relu_forward(x.T, backend=backend)
     assert np.array_equal(y, np.maximum(x.T, 0))

@@ -61,12 +61,12 @@ def _modules():
         """tinyinvo.nn.Involution2d with the paper's reference op: kernel generator, unfold x,
         multiply by the kernel, sum over the K*K taps."""
 
-        def __init__(self, layer, relu):
+        def __init__(self, layer, make_relu):
             super().__init__()
             self.K, self.G, self.C, self.stride = layer.kernel_size, layer.groups, layer.channels, layer.stride
+            # the kernel generator: tinyinvo's children under the same names
             self.pool, self.reduce, self.bn, self.relu, self.span = (
-                _twin(layer.pool, relu), _twin(layer.reduce, relu), _twin(layer.bn, relu), relu(),
-                _twin(layer.span, relu))
+                _twin(getattr(layer, name), make_relu) for name in ("pool", "reduce", "bn", "relu", "span"))
 
         def forward(self, x):
             kernel = self.span(self.relu(self.bn(self.reduce(self.pool(x)))))   # (N, G*K*K, Ho, Wo)
@@ -79,17 +79,18 @@ def _modules():
     return Add, Involution2d
 
 
-def _twin(layer, relu):
-    """The torch module computing what the tinyinvo ``layer`` computes (weights not yet copied)."""
+def _twin(layer, make_relu):
+    """The torch module computing what the tinyinvo ``layer`` computes (weights not yet copied);
+    ``make_relu()`` makes each ReLU."""
     nn = _import_torch().nn
     Add, Involution2d = _modules()
     bias = "b" in layer.params
     if isinstance(layer, tnn.Sequential):
-        return nn.Sequential(*[_twin(child, relu) for child in layer.layers])
+        return nn.Sequential(*[_twin(child, make_relu) for child in layer.layers])
     if isinstance(layer, tnn.Add):
-        return Add([_twin(branch, relu) for branch in layer.branches])
+        return Add([_twin(branch, make_relu) for branch in layer.branches])
     if isinstance(layer, tnn.Involution2d):
-        return Involution2d(layer, relu)
+        return Involution2d(layer, make_relu)
     if isinstance(layer, tnn.Conv2d):
         return nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride, layer.padding,
                          bias=bias)
@@ -101,7 +102,7 @@ def _twin(layer, relu):
     if isinstance(layer, tnn.Linear):
         return nn.Linear(layer.in_features, layer.out_features)
     if isinstance(layer, tnn.ReLU):
-        return relu()
+        return make_relu()
     if isinstance(layer, tnn.Identity):
         return nn.Identity()
     if isinstance(layer, tnn.MaxPool2d):
@@ -141,11 +142,12 @@ def to_torch(model, *, inplace_relu=False):
     """
     torch = _import_torch()
     module = _twin(model, functools.partial(torch.nn.ReLU, inplace=inplace_relu))
-    dtype = next(iter(model.state_dict().values()), np.zeros(0, np.float32)).dtype
-    module = module.to(torch.float64 if dtype == np.float64 else torch.float32)
+    arrays = model.state_dict()
+    float64 = any(array.dtype == np.float64 for array in arrays.values())
+    module = module.to(torch.float64 if float64 else torch.float32)
     state, names = module.state_dict(), torch_names(model)
     with torch.no_grad():
-        for ours, array in model.state_dict().items():
+        for ours, array in arrays.items():
             target = state[names[ours]]
             target.copy_(torch.from_numpy(np.asarray(array)).reshape(target.shape))
     return module.train(model.training)
@@ -165,7 +167,8 @@ def from_torch(module, model):
             raise KeyError(f"the module has no {theirs!r} (tinyinvo's {ours!r}); is it the twin of this model?")
         value = state[theirs].detach().cpu().numpy()
         if value.size != own[ours].size:
-            raise ValueError(f"{theirs} has shape {tuple(value.shape)} but tinyinvo's {ours} has {own[ours].shape}")
+            raise ValueError(f"{theirs} has shape {tuple(value.shape)} but tinyinvo's {ours} has "
+                             f"{own[ours].shape}")
         copied[ours] = value.reshape(own[ours].shape)
     model.load_state_dict(copied)
     return model
@@ -190,12 +193,15 @@ def check_against_autograd(layer, x, reference=None, *, seed=0, verbose=True):
     torch = _import_torch()
     layer.astype(np.float64)
     x = np.asarray(x, dtype=np.float64)
-    params = {name: torch.tensor(value, requires_grad=True) for name, value in layer.parameters().items()}
     if reference is None:
         twin = to_torch(layer)           # before our forward: a train-mode forward moves the running stats
         names = torch_names(layer)
-        params = {name: twin.get_parameter(names[name]) for name in params}
-        reference = lambda x_torch, _: twin(x_torch)  # noqa: E731
+        params = {name: twin.get_parameter(names[name]) for name in layer.parameters()}
+
+        def reference(x_torch, _):
+            return twin(x_torch)
+    else:
+        params = {name: torch.tensor(value, requires_grad=True) for name, value in layer.parameters().items()}
     y = layer.forward(x)
     dy = np.random.default_rng(seed).standard_normal(y.shape)
     ours = {"y": y, "x": layer.backward(dy), **layer.gradients()}
