@@ -54,6 +54,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from tinyinvo import nn as tnn  # noqa: E402
 from tinyinvo.backend import set_num_threads  # noqa: E402
+from tinyinvo.interop import to_torch  # noqa: E402
 from tinyinvo.memory import keep_freed_memory  # noqa: E402
 from tinyinvo.models import build  # noqa: E402
 from tinyinvo.nn import softmax_cross_entropy  # noqa: E402
@@ -143,87 +144,11 @@ class LayerClock:
 # ---------------------------------------------------------------- the PyTorch twin
 
 
-def torch_involution_class():
-    class Involution(torch.nn.Module):
-        """The paper's reference involution: kernel generator, unfold x, multiply, sum over K*K."""
-
-        def __init__(self, layer):
-            super().__init__()
-            self.K, self.G, self.C, self.stride = layer.kernel_size, layer.groups, layer.channels, layer.stride
-            self.pool = torch_twin(layer.pool)
-            self.generator = torch.nn.Sequential(torch_twin(layer.reduce), torch_twin(layer.bn),
-                                                 torch.nn.ReLU(inplace=True), torch_twin(layer.span))
-            self.unfold = torch.nn.Unfold(self.K, 1, (self.K - 1) // 2, self.stride)
-
-        def forward(self, x):
-            kernel = self.generator(self.pool(x))
-            N, _, Ho, Wo = kernel.shape
-            kernel = kernel.view(N, self.G, self.K * self.K, Ho, Wo).unsqueeze(2)
-            windows = self.unfold(x).view(N, self.G, self.C // self.G, self.K * self.K, Ho, Wo)
-            return (kernel * windows).sum(dim=3).view(N, self.C, Ho, Wo)
-    return Involution
-
-
-def torch_add_class():
-    class AddBranches(torch.nn.Module):
-        def __init__(self, branches):
-            super().__init__()
-            self.branches = torch.nn.ModuleList(branches)
-
-        def forward(self, x):
-            return sum(branch(x) for branch in self.branches)
-    return AddBranches
-
-
-def _with_weights(module, **arrays):
-    """``module`` with its parameters/buffers set to copies of the given NumPy arrays."""
-    state = {name: torch.from_numpy(np.array(array)) for name, array in arrays.items()}
-    state = {name: value.reshape(module.state_dict()[name].shape) for name, value in state.items()}
-    module.load_state_dict(state, strict=False)
-    return module
-
-
-def torch_twin(layer):
-    """The PyTorch module computing what the tinyinvo ``layer`` computes, with the same weights."""
-    nn = torch.nn
-    p = layer.params
-    if isinstance(layer, tnn.Sequential):
-        return nn.Sequential(*[torch_twin(child) for child in layer.layers])
-    if isinstance(layer, tnn.Add):
-        return torch_add_class()([torch_twin(branch) for branch in layer.branches])
-    if isinstance(layer, tnn.Identity):
-        return nn.Identity()
-    if isinstance(layer, tnn.ReLU):
-        return nn.ReLU(inplace=True)  # as torchvision's ResNets
-    if isinstance(layer, tnn.Conv2d):
-        conv = nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride,
-                         layer.padding, bias="b" in p)
-        return _with_weights(conv, weight=p["w"], **({"bias": p["b"]} if "b" in p else {}))
-    if isinstance(layer, tnn.DepthwiseConv2d):
-        conv = nn.Conv2d(layer.channels, layer.channels, layer.kernel_size, layer.stride, layer.padding,
-                         groups=layer.channels, bias="b" in p)
-        return _with_weights(conv, weight=p["w"], **({"bias": p["b"]} if "b" in p else {}))
-    if isinstance(layer, tnn.BatchNorm2d):
-        bn = nn.BatchNorm2d(layer.channels, eps=layer.eps, momentum=layer.momentum)
-        return _with_weights(bn, weight=p["gamma"], bias=p["beta"])
-    if isinstance(layer, tnn.Involution2d):
-        return torch_involution_class()(layer)
-    if isinstance(layer, tnn.AvgPool2d):
-        return nn.AvgPool2d(layer.kernel_size, layer.stride)
-    if isinstance(layer, tnn.MaxPool2d):
-        return nn.MaxPool2d(layer.kernel_size, layer.stride, layer.padding)
-    if isinstance(layer, tnn.GlobalAvgPool):
-        return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
-    if isinstance(layer, tnn.Linear):
-        return _with_weights(nn.Linear(layer.in_features, layer.out_features), weight=p["w"], bias=p["b"])
-    raise TypeError(f"no PyTorch twin for {type(layer).__name__}")
-
-
 class TorchStep:
     """The same training step in PyTorch: forward, cross-entropy, autograd backward, SGD update."""
 
     def __init__(self, model, x, labels):
-        self.model = torch_twin(model).train()
+        self.model = to_torch(model, inplace_relu=True).train()   # in-place ReLUs, as torchvision's
         self.x, self.labels = torch.from_numpy(x), torch.from_numpy(labels)
         # Weight decay on the weights only, as tinyinvo's SGD (BatchNorm's gamma/beta and biases: none)
         decayed = [q for q in self.model.parameters() if q.ndim >= 2]

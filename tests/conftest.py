@@ -3,10 +3,13 @@
 import numpy as np
 import pytest
 
+from tinyinvo.backend import BACKENDS
 
-@pytest.fixture(params=["numpy", "numba"])
+
+@pytest.fixture(params=BACKENDS)
 def backend(request):
-    """The name of each backend in turn; every test that takes it runs once per backend."""
+    """The name of each backend in turn; every test that takes it runs once per backend.
+    The one way the suite says "both backends" (``-k numpy``, ``-k numba`` pick one)."""
     return request.param
 
 

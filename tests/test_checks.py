@@ -2,6 +2,7 @@
 argument and what was expected.
 
 The checks run in the public ops before any backend is called, so one backend ("numpy") is enough here.
+ReLU and BatchNorm have their checks too, and their layers reach a backend only through them.
 """
 
 import re
@@ -9,8 +10,10 @@ import re
 import numpy as np
 import pytest
 
-from tinyinvo.ops import (conv2d_backward, conv2d_forward, depthwise_conv2d_backward, depthwise_conv2d_forward,
-                          involution_backward, involution_forward)
+from tinyinvo.nn import BatchNorm2d, ReLU
+from tinyinvo.ops import (batchnorm_backward, batchnorm_forward, conv2d_backward, conv2d_forward,
+                          depthwise_conv2d_backward, depthwise_conv2d_forward, involution_backward,
+                          involution_forward, relu_backward, relu_forward)
 from tinyinvo.ops.naive import conv2d_forward_naive, depthwise_conv2d_forward_naive, involution_forward_naive
 
 
@@ -205,16 +208,52 @@ def test_empty_filter(call):
         call()
 
 
+C4 = zeros(4)  # a valid gamma, beta, mean or var for X's 4 channels
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: relu_forward([1.0, -1.0]), TypeError, "x must be a numpy.ndarray of shape (any shape), got list"),
+    (lambda: relu_forward(np.arange(3)), TypeError, "x must be float32 or float64, got dtype int64"),
+    (lambda: relu_backward(zeros(2, 3), zeros(3, 2)), ValueError,
+     "dy must have the forward output's shape (3, 2), got (2, 3)"),
+    (lambda: relu_backward(zeros(2, 3, dtype=np.float64), zeros(2, 3)), TypeError,
+     "dy has dtype float64 but y has dtype float32"),
+    (lambda: batchnorm_forward(zeros(2, 4), C4, C4, 1e-5), ValueError,
+     "x must have 4 dimensions (N, C, H, W), got shape (2, 4)"),
+    (lambda: batchnorm_forward(X, zeros(3), C4, 1e-5), ValueError,
+     "gamma must have shape (C,) = (4,), one entry per channel of x (x.shape=(2, 4, 6, 6)), got (3,)"),
+    (lambda: batchnorm_forward(X, C4, C4.astype(np.float64), 1e-5), TypeError,
+     "beta has dtype float64 but x has dtype float32"),
+    (lambda: batchnorm_forward(X, C4, C4, 0.0), ValueError, "eps must be a positive number, got 0.0"),
+    (lambda: batchnorm_backward(zeros(2, 4, 6, 5), X, C4, C4, C4, 1e-5), ValueError,
+     "dy must have the forward output's shape (2, 4, 6, 6), got (2, 4, 6, 5)"),
+    (lambda: batchnorm_backward(X, X, C4, zeros(2), C4, 1e-5), ValueError, "var must have shape (C,) = (4,)"),
+], ids=["relu-list", "relu-int", "relu-dy-shape", "relu-dy-dtype", "bn-x-2d", "bn-gamma-length",
+        "bn-beta-dtype", "bn-eps", "bn-dy-shape", "bn-var-length"])
+def test_relu_and_batchnorm_checks(call, error, message):
+    with raises(error, message):
+        call()
+
+
+def test_relu_and_batchnorm_layers_go_through_the_checked_ops():
+    with raises(TypeError, "x must be float32 or float64, got dtype int64"):
+        ReLU().forward(np.arange(-3, 3).reshape(2, 3))
+    layer = BatchNorm2d(4)
+    layer.forward(X)
+    with raises(TypeError, "dy has dtype float64 but x has dtype float32"):
+        layer.backward(zeros(2, 4, 6, 6, dtype=np.float64))
+
+
 def test_group_norm_names_the_bad_argument():
-    from tinyinvo import ops
-    x = np.zeros((2, 4, 3, 3), np.float32)
-    gamma, beta = np.ones(4, np.float32), np.zeros(4, np.float32)
+    from tinyinvo.ops import group_norm_backward, group_norm_forward
+    gamma = beta = C4
     with pytest.raises(ValueError, match="groups must be a positive int dividing x's 4 channels"):
-        ops.group_norm_forward(x, gamma, beta, groups=3)
-    with pytest.raises(ValueError, match=r"beta must have shape \(4,\)"):
-        ops.group_norm_forward(x, gamma, np.zeros(3, np.float32), groups=2)
+        group_norm_forward(X, gamma, beta, groups=3)
+    with pytest.raises(ValueError, match=r"beta must have shape \(C,\) = \(4,\)"):
+        group_norm_forward(X, gamma, zeros(3), groups=2)
     with pytest.raises(TypeError, match="gamma has dtype float64 but x has dtype float32"):
-        ops.group_norm_forward(x, gamma.astype(np.float64), beta, groups=2)
-    y, mean, var = ops.group_norm_forward(x, gamma, beta, groups=2)
-    with pytest.raises(ValueError, match=r"mean must be the forward's \(2, 2\) array"):
-        ops.group_norm_backward(y, x, mean[:, :1], var, gamma, groups=2)
+        group_norm_forward(X, gamma.astype(np.float64), beta, groups=2)
+    y, mean, var = group_norm_forward(X, gamma, beta, groups=2)
+    with pytest.raises(ValueError, match=r"mean must be the forward's \(2, 2\) array, got \(2, 1\)"):
+        group_norm_backward(y, X, mean[:, :1], var, gamma, groups=2)
+

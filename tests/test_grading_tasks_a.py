@@ -13,8 +13,8 @@ from tinyinvo.grading.core import FAILED, NOT_IMPLEMENTED, PASSED, run_tasks
 from tinyinvo.grading.tasks import conv_backward, conv_forward, depthwise
 from tinyinvo.ops.checks import output_size
 from tinyinvo.ops.naive import conv2d_forward_naive, depthwise_conv2d_forward_naive
-from tinyinvo.ops.numpy_backend.windows import col2im as windows_col2im
-from tinyinvo.ops.numpy_backend.windows import pad, sliding_windows
+from tinyinvo.ops.windows import col2im as windows_col2im
+from tinyinvo.ops.windows import pad, sliding_windows
 
 
 # ---- correct answers, adapted from tinyinvo.ops to the exercises' signatures ----

@@ -10,7 +10,7 @@ import pytest
 
 import tinyinvo
 from tinyinvo import gradcheck
-from tinyinvo.backend import numba_available
+from tinyinvo.backend import BACKENDS
 from tinyinvo.nn import (Add, AvgPool2d, BatchNorm2d, Conv2d, DepthwiseConv2d, GlobalAvgPool,
                          GroupNorm2d, Identity, Involution2d, Linear, MaxPool2d, ReLU, Sequential,
                          accuracy, softmax_cross_entropy)
@@ -202,7 +202,6 @@ def test_softmax_cross_entropy_gradient(label_smoothing):
 
 # ---------------------------------------------------------------- forward values
 
-@pytest.mark.skipif(not numba_available(), reason="numba is not installed")
 def test_layers_give_the_same_results_on_the_numba_backend():
     rng = np.random.default_rng(0)
     model = Sequential(
@@ -211,7 +210,7 @@ def test_layers_give_the_same_results_on_the_numba_backend():
         Involution2d(4, kernel_size=3, stride=2, group_channels=2, reduction_ratio=2, rng=rng))
     x = randn(2, 4, 8, 8).astype(np.float32)
     results = {}
-    for name in ("numpy", "numba"):
+    for name in BACKENDS:
         tinyinvo.set_backend(name)
         y, dx = forward_backward(model, x)
         results[name] = {"y": y, "dx": dx, **model.gradients()}

@@ -11,9 +11,6 @@ import os
 import subprocess
 import sys
 
-import pytest
-
-pytest.importorskip("numba")
 
 RUN_EVERY_KERNEL = r"""
 import json

@@ -1,41 +1,21 @@
-"""The three ops on every backend: gradients, the naive loops as oracle, dtypes, and identities between the ops.
+"""The ops of tinyinvo.ops on every backend: gradients, the naive loops as oracle, dtypes, identities between
+the ops, and ReLU and BatchNorm against their definitions.
 
 Every test but the 1x1 one (a NumPy-only detail) takes the ``backend`` fixture (conftest.py), so it runs
-once per backend.
+once per backend. The ops and their inputs come from one table, op_table.py.
 """
-
-from typing import Callable, NamedTuple
 
 import numpy as np
 import pytest
+from op_table import OPS, make_batchnorm_inputs, make_inputs, make_relu_inputs, run, run_batchnorm, run_relu
 
 from tinyinvo import backend as backend_module
 from tinyinvo import gradcheck, set_backend
-from tinyinvo.ops import (conv2d_backward, conv2d_forward, depthwise_conv2d_backward, depthwise_conv2d_forward,
-                          involution_backward, involution_forward)
+from tinyinvo.ops import (batchnorm_backward, batchnorm_forward, conv2d_backward, conv2d_forward,
+                          depthwise_conv2d_backward, depthwise_conv2d_forward, involution_backward,
+                          involution_forward, relu_backward, relu_forward)
 from tinyinvo.ops.checks import output_size
-from tinyinvo.ops.naive import conv2d_forward_naive, depthwise_conv2d_forward_naive, involution_forward_naive
-from tinyinvo.ops.numpy_backend.windows import im2col
-
-
-class Op(NamedTuple):
-    forward: Callable
-    backward: Callable
-    naive: Callable
-    channels: int            # C (Ci for the conv) of the test input
-    weight_shape: Callable   # (N, C, K, Ho, Wo) -> shape of w or kernel
-
-
-OPS = {
-    "conv": Op(conv2d_forward, conv2d_backward, conv2d_forward_naive, 2,
-               lambda N, C, K, Ho, Wo: (3, C, K, K)),
-    "depthwise": Op(depthwise_conv2d_forward, depthwise_conv2d_backward, depthwise_conv2d_forward_naive, 3,
-                    lambda N, C, K, Ho, Wo: (C, K, K)),
-    "involution-G1": Op(involution_forward, involution_backward, involution_forward_naive, 4,
-                        lambda N, C, K, Ho, Wo: (N, 1, K, K, Ho, Wo)),
-    "involution-G2": Op(involution_forward, involution_backward, involution_forward_naive, 4,
-                        lambda N, C, K, Ho, Wo: (N, 2, K, K, Ho, Wo)),
-}
+from tinyinvo.ops.windows import im2col
 
 # (N, H, W, K, stride, padding): a compact grid over stride 1 and 2, padding 0, 1 and 3, batch 1 and 2,
 # non-square inputs and K = 1, 3, 7 (padding 3 with K=3 puts whole windows in the zero border).
@@ -52,15 +32,6 @@ over_ops = pytest.mark.parametrize("op_name", OPS)
 over_geometries = pytest.mark.parametrize("geometry", GEOMETRIES.values(), ids=GEOMETRIES.keys())
 
 
-def make_inputs(op, geometry, randn, dtype=np.float64):
-    """Random (x, w or kernel, dict(stride=..., padding=...)) for ``op`` on ``geometry``."""
-    N, H, W, K, stride, padding = geometry
-    Ho, Wo = output_size(H, K, stride, padding), output_size(W, K, stride, padding)
-    x = randn(N, op.channels, H, W, dtype=dtype)
-    weight = randn(*op.weight_shape(N, op.channels, K, Ho, Wo), dtype=dtype)
-    return x, weight, dict(stride=stride, padding=padding)
-
-
 # Each op is linear in every single entry of x and of w (or kernel), so central differences have no
 # truncation error at any step h: only rounding error, which a large h shrinks. With the default
 # h=1e-5, entries whose gradient happens to be tiny (~1e-5) reach relative errors of a few 1e-6.
@@ -69,9 +40,9 @@ GRADCHECK_STEP = 0.1
 
 @over_ops
 @over_geometries
-def test_gradients_match_finite_differences(backend, op_name, geometry, randn):
+def test_gradients_match_finite_differences(backend, op_name, geometry):
     op = OPS[op_name]
-    x, weight, kwargs = make_inputs(op, geometry, randn)
+    x, weight, _, kwargs = make_inputs(op_name, geometry)
     errors = gradcheck(lambda: op.forward(x, weight, backend=backend, **kwargs),
                        {"x": x, "weight": weight},
                        lambda dy: dict(zip(["x", "weight"], op.backward(dy, x, weight, backend=backend, **kwargs))),
@@ -81,18 +52,18 @@ def test_gradients_match_finite_differences(backend, op_name, geometry, randn):
 
 @over_ops
 @over_geometries
-def test_forward_matches_naive_loops(backend, op_name, geometry, randn):
+def test_forward_matches_naive_loops(backend, op_name, geometry):
     op = OPS[op_name]
-    x, weight, kwargs = make_inputs(op, geometry, randn)
+    x, weight, _, kwargs = make_inputs(op_name, geometry)
     np.testing.assert_allclose(op.forward(x, weight, backend=backend, **kwargs),
                                op.naive(x, weight, **kwargs), rtol=1e-10, atol=1e-12)
 
 
 @over_ops
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_outputs_and_gradients_keep_the_input_dtype(backend, op_name, dtype, randn):
+def test_outputs_and_gradients_keep_the_input_dtype(backend, op_name, dtype):
     op = OPS[op_name]
-    x, weight, kwargs = make_inputs(op, GEOMETRIES["K3-stride2-pad3"], randn, dtype)
+    x, weight, _, kwargs = make_inputs(op_name, GEOMETRIES["K3-stride2-pad3"], dtype=dtype)
     y = op.forward(x, weight, backend=backend, **kwargs)
     dy = np.ones_like(y)
     dx, dweight = op.backward(dy, x, weight, backend=backend, **kwargs)
@@ -107,9 +78,9 @@ def test_outputs_and_gradients_keep_the_input_dtype(backend, op_name, dtype, ran
 
 
 @over_ops
-def test_backend_none_uses_the_default_backend(backend, op_name, randn, monkeypatch):
+def test_backend_none_uses_the_default_backend(backend, op_name, monkeypatch):
     op = OPS[op_name]
-    x, weight, kwargs = make_inputs(op, GEOMETRIES["K3-pad1"], randn)
+    x, weight, _, kwargs = make_inputs(op_name, GEOMETRIES["K3-pad1"])
     monkeypatch.setattr(backend_module, "_current", None)  # the global choice is restored after the test
     set_backend(backend)
     module = backend_module.resolve(backend)
@@ -174,3 +145,88 @@ def test_involution_with_pixel_constant_kernel_is_depthwise_conv(backend, geomet
     # a weight shared by all pixels and images gets the sum of their gradients, and by all channels of its group
     np.testing.assert_allclose(dkernel.sum(axis=(0, 4, 5)), dw.reshape(G, C // G, K, K).sum(axis=1),
                                rtol=1e-12, atol=1e-12)
+
+
+@over_ops
+@pytest.mark.parametrize("K, stride, padding", [(1, 1, 0), (1, 2, 0), (3, 2, 1)])
+def test_an_empty_batch_gives_empty_results_of_the_right_shapes(backend, op_name, K, stride, padding):
+    # tinyinvo.count runs models on a batch of 0 images to trace the shapes
+    x, weight, dy, kwargs = make_inputs(op_name, (1, 8, 7, K, stride, padding), dtype=np.float32)
+    if op_name.startswith("involution"):
+        weight = weight[:0]
+    y, dx, dweight = run(op_name, backend, x[:0], weight, dy[:0], kwargs)
+    assert y.shape == (0, *dy.shape[1:]) and dx.shape == (0, *x.shape[1:])
+    assert dweight.shape == weight.shape and not dweight.any()
+
+
+def test_involution_padding_none_is_same_padding(backend):
+    # the front door resolves None to (K - 1) // 2 before a backend sees it
+    x, kernel, dy, _ = make_inputs("involution-G2", (2, 5, 6, 3, 1, 1))
+    same = run("involution-G2", backend, x, kernel, dy, dict(padding=None))
+    for a, b in zip(same, run("involution-G2", backend, x, kernel, dy, dict(padding=1))):
+        assert np.array_equal(a, b)
+
+
+# ---------------------------------------------------------------- ReLU and BatchNorm
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("shape", [(7,), (2, 3, 5, 4), (1, 1, 1, 1)])
+def test_relu_is_bitwise_its_definition(backend, shape, dtype):
+    x, dy = make_relu_inputs(shape, dtype)            # x[0] = 0: the kink itself, y = 0 and no gradient
+    y, dx = run_relu(backend, x, dy)
+    assert y.dtype == dtype and dx.dtype == dtype and y.shape == dx.shape == shape
+    assert np.array_equal(y, np.maximum(x, 0))
+    assert np.array_equal(dx, np.where(x > 0, dy, 0))
+
+
+def test_nan_passes_through_the_relu(backend):
+    # a diverging run must show NaN in its loss, not have it hidden as 0 by the activation
+    y = relu_forward(np.array([np.nan, -1.0, 2.0], np.float32), backend=backend)
+    assert np.isnan(y[0]) and y[1] == 0 and y[2] == 2
+
+
+def test_relu_takes_non_contiguous_arrays(backend):
+    # the front door hands the backend C-contiguous copies: a transposed view (the ReLU layer passes
+    # on whatever it gets) must give the same numbers
+    x = np.arange(-12, 12, dtype=np.float32).reshape(4, 6)
+    y = relu_forward(x.T, backend=backend)
+    assert np.array_equal(y, np.maximum(x.T, 0))
+    dx = relu_backward(np.ones((6, 4), np.float32)[:, ::-1], y, backend=backend)
+    assert np.array_equal(dx, (x.T > 0).astype(np.float32))
+
+
+def test_relu_gradients(backend):
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0.1, 1.0, (2, 3, 4)) * rng.choice([-1.0, 1.0], (2, 3, 4))  # no kink inside a difference
+    errors = gradcheck(lambda: relu_forward(x, backend=backend), {"x": x},
+                       lambda dy: {"x": relu_backward(dy, relu_forward(x, backend=backend), backend=backend)})
+    assert errors["x"] < 1e-6, errors
+
+
+def test_batchnorm_normalises_each_channel(backend):
+    x = make_batchnorm_inputs((4, 3, 5, 5))[0]
+    y, mean, var = batchnorm_forward(x, np.ones(3), np.zeros(3), 1e-12, backend=backend)
+    np.testing.assert_allclose(y.mean(axis=(0, 2, 3)), 0, atol=1e-12)
+    np.testing.assert_allclose(y.var(axis=(0, 2, 3)), 1, rtol=1e-9)
+    np.testing.assert_allclose(mean, x.mean(axis=(0, 2, 3)), rtol=1e-12)
+    np.testing.assert_allclose(var, x.var(axis=(0, 2, 3)), rtol=1e-12)
+
+
+def test_batchnorm_gradients(backend):
+    x, _, gamma, beta = make_batchnorm_inputs((2, 3, 4, 5))
+    eps = 1e-5
+
+    def backward(dy):
+        _, mean, var = batchnorm_forward(x, gamma, beta, eps, backend=backend)
+        return dict(zip(["x", "gamma", "beta"], batchnorm_backward(dy, x, mean, var, gamma, eps, backend=backend)))
+
+    errors = gradcheck(lambda: batchnorm_forward(x, gamma, beta, eps, backend=backend)[0],
+                       {"x": x, "gamma": gamma, "beta": beta}, backward)
+    assert max(errors.values()) < 1e-6, errors
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_batchnorm_keeps_the_input_dtype(backend, dtype):
+    outputs = run_batchnorm(backend, *make_batchnorm_inputs((2, 3, 4, 5), dtype))
+    assert [a.dtype for a in outputs] == [dtype] * 6

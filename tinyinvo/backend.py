@@ -1,15 +1,14 @@
 """The global choice of backend: "numpy" (the readable reference) or "numba" (the fast kernels).
 
-Every op takes ``backend=None``, which means "use the global default". The default is, in order:
-the last ``set_backend(...)`` call, else the environment variable ``TINYINVO_BACKEND``,
-else "numba" when Numba imports and "numpy" otherwise.
+Every op in ``tinyinvo.ops`` takes ``backend=None``, which means "use the global default". The
+default is, in order: the last ``set_backend(...)`` call, else the environment variable
+``TINYINVO_BACKEND``, else "numba" (a required dependency, like NumPy).
 
 Debugging tip: ``NUMBA_DISABLE_JIT=1 python ...`` runs the Numba kernels as plain Python, so you
 can step through them with a debugger or add prints (slowly).
 """
 
 import importlib
-import importlib.util
 import os
 
 BACKENDS = ("numpy", "numba")
@@ -17,23 +16,16 @@ BACKENDS = ("numpy", "numba")
 _current = None  # set by set_backend(); None means "not chosen yet"
 
 
-def numba_available():
-    """True when the numba package can be imported."""
-    return importlib.util.find_spec("numba") is not None
-
-
 def _default_backend():
     name = os.environ.get("TINYINVO_BACKEND")
     if name:
         return _check_name(name, source="environment variable TINYINVO_BACKEND")
-    return "numba" if numba_available() else "numpy"
+    return "numba"
 
 
 def _check_name(name, source="backend"):
     if name not in BACKENDS:
         raise ValueError(f"{source} must be one of {BACKENDS}, got {name!r}")
-    if name == "numba" and not numba_available():
-        raise ValueError(f"{source}='numba' but numba is not installed: pip install numba")
     return name
 
 
@@ -52,7 +44,10 @@ def get_backend():
 
 
 def resolve(backend=None):
-    """The module that implements the ops for ``backend`` (None: the global default)."""
+    """The module that implements the ops for ``backend`` (None: the global default).
+
+    Only ``tinyinvo.ops`` calls this: the backends expect the inputs it has checked.
+    """
     name = get_backend() if backend is None else _check_name(backend)
     return importlib.import_module(f"tinyinvo.ops.{name}_backend")
 
@@ -63,15 +58,13 @@ def set_num_threads(count):
     BLAS is limited through threadpoolctl, which works after NumPy is loaded; Numba's count can go
     up to ``numba.config.NUMBA_NUM_THREADS`` (by default, the number of cores).
     """
+    import numba
     from threadpoolctl import threadpool_limits
 
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise ValueError(f"count must be a positive int, got {count!r}")
-    if numba_available():
-        import numba
-
-        if count > numba.config.NUMBA_NUM_THREADS:
-            raise ValueError(f"count={count} threads, but Numba was started with at most "
-                             f"{numba.config.NUMBA_NUM_THREADS} (set NUMBA_NUM_THREADS before Python starts)")
-        numba.set_num_threads(count)
+    if count > numba.config.NUMBA_NUM_THREADS:
+        raise ValueError(f"count={count} threads, but Numba was started with at most "
+                         f"{numba.config.NUMBA_NUM_THREADS} (set NUMBA_NUM_THREADS before Python starts)")
+    numba.set_num_threads(count)
     threadpool_limits(count)

@@ -1,9 +1,7 @@
 """The ReLU activation, y = max(x, 0)."""
 
-import numpy as np
-
-from tinyinvo.backend import resolve
 from tinyinvo.nn.layer import Layer
+from tinyinvo.ops import relu_backward, relu_forward
 
 
 class ReLU(Layer):
@@ -13,10 +11,10 @@ class ReLU(Layer):
     """
 
     def forward(self, x):
-        y = resolve().relu_forward(np.ascontiguousarray(x))
+        y = relu_forward(x)
         self.cache = y
         return y
 
     def backward(self, dy):
         y = self.saved_for_backward()
-        return resolve().relu_backward(np.ascontiguousarray(dy), y)
+        return relu_backward(dy, y)

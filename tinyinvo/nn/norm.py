@@ -2,10 +2,10 @@
 
 import numpy as np
 
-from tinyinvo import ops
-from tinyinvo.backend import resolve
 from tinyinvo.nn.init import check_int, float_dtype
 from tinyinvo.nn.layer import Layer
+from tinyinvo.ops import (batchnorm_backward, batchnorm_forward, group_norm_backward,
+                          group_norm_forward)
 from tinyinvo.ops.checks import check_float_array, check_same_dtype
 
 
@@ -44,7 +44,7 @@ class BatchNorm2d(Layer):
         self._check_input(x)
         gamma, beta = self.params["gamma"], self.params["beta"]
         if self.training:
-            y, mean, var = resolve().batchnorm_forward(x, gamma, beta, self.eps)
+            y, mean, var = batchnorm_forward(x, gamma, beta, self.eps)
             self._update_running_stats(mean, var, count=x.size // self.channels)
             self.cache = (x, mean, var, True)
             return y
@@ -57,13 +57,13 @@ class BatchNorm2d(Layer):
     def backward(self, dy):
         """dy: (N, C, H, W) -> dx: (N, C, H, W); sets grads["gamma"], grads["beta"].
 
-        With batch statistics, mean and var depend on x too: see ``batchnorm_backward``.
+        With batch statistics, mean and var depend on x too: see ``tinyinvo.ops.batchnorm_backward``.
         With running statistics they are constants: dx = gamma * inv_std * dy.
         """
         x, mean, var, used_batch_stats = self.saved_for_backward()
         gamma = self.params["gamma"]
         if used_batch_stats:
-            dx, dgamma, dbeta = resolve().batchnorm_backward(dy, x, mean, var, gamma, self.eps)
+            dx, dgamma, dbeta = batchnorm_backward(dy, x, mean, var, gamma, self.eps)
             self.grads = {"gamma": dgamma, "beta": dbeta}
             return dx
         inv_std = 1 / np.sqrt(var + self.eps)
@@ -120,7 +120,7 @@ class GroupNorm2d(Layer):
 
     def forward(self, x):
         """x: (N, C, H, W) -> y: (N, C, H, W)."""
-        y, mean, var = ops.group_norm_forward(x, self.params["gamma"], self.params["beta"],
+        y, mean, var = group_norm_forward(x, self.params["gamma"], self.params["beta"],
                                               groups=self.groups, eps=self.eps)
         self.cache = (x, mean, var)
         return y
@@ -128,7 +128,7 @@ class GroupNorm2d(Layer):
     def backward(self, dy):
         """dy: (N, C, H, W) -> dx: (N, C, H, W); sets grads["gamma"], grads["beta"]."""
         x, mean, var = self.saved_for_backward()
-        dx, dgamma, dbeta = ops.group_norm_backward(dy, x, mean, var, self.params["gamma"],
+        dx, dgamma, dbeta = group_norm_backward(dy, x, mean, var, self.params["gamma"],
                                                     groups=self.groups, eps=self.eps)
         self.grads = {"gamma": dgamma, "beta": dbeta}
         return dx

@@ -11,7 +11,7 @@ import numpy as np
 from tinyinvo.nn.init import check_int
 from tinyinvo.nn.layer import Layer
 from tinyinvo.ops.checks import check_float_array, check_output_size
-from tinyinvo.ops.numpy_backend.windows import col2im, sliding_windows
+from tinyinvo.ops.windows import col2im, sliding_windows
 
 
 class MaxPool2d(Layer):

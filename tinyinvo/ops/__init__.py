@@ -1,10 +1,14 @@
-"""The three ops, each a forward/backward pair of plain functions.
+"""The three ops, plus ReLU and train-mode BatchNorm, each a forward/backward pair of plain functions.
 
-This module is the public entry point: it checks the input once (``checks.py``), makes the arrays
-C-contiguous, and hands them to the chosen backend, ``numpy_backend`` (the readable reference) or
-``numba_backend`` (the fast kernels). Both backends have exactly these signatures minus ``backend=``.
+This module is the one door to a backend: it checks the input once (``checks.py``), resolves
+involution's ``padding=None``, makes the arrays C-contiguous (all but BatchNorm's, see
+``batchnorm_forward``), and hands them to the chosen backend,
+``numpy_backend`` (the readable reference) or ``numba_backend`` (the fast kernels). Both backends
+define exactly these functions with the same parameters minus ``backend=``; involution's ``padding``
+arrives there as an int (tests/test_backends.py holds all of this). Layers call these functions,
+never a backend directly.
 
-Layout NCHW. Output size for all three ops: ``Ho = (H + 2*padding - K) // stride + 1`` (same for Wo).
+Layout NCHW. Output size for the three ops: ``Ho = (H + 2*padding - K) // stride + 1`` (same for Wo).
 """
 
 import numpy as np
@@ -95,21 +99,62 @@ def group_norm_forward(x, gamma, beta, *, groups, eps=1e-5, backend=None):
     Inputs: x (N, C, H, W); gamma, beta (C,), same dtype; groups G dividing C; eps > 0.
     Returns (y, mean, var): y (N, C, H, W); mean, var (N, G), the biased statistics of each group.
     """
-    checks.check_group_norm(x, groups, eps, gamma=gamma, beta=beta)
+    checks.check_group_norm(x, gamma, beta, groups, eps)
     x, gamma, beta = _contiguous(x, gamma, beta)
-    return resolve(backend).group_norm_forward(x, gamma, beta, groups, eps)
+    return resolve(backend).group_norm_forward(x, gamma, beta, groups=groups, eps=eps)
 
 
 def group_norm_backward(dy, x, mean, var, gamma, *, groups, eps=1e-5, backend=None):
     """Gradients of group_norm_forward: dy (N, C, H, W) -> (dx (N, C, H, W), dgamma (C,), dbeta (C,))."""
-    checks.check_group_norm(x, groups, eps, gamma=gamma)
-    checks.check_grad_output(dy, x, x.shape)
-    for name, a in (("mean", mean), ("var", var)):
-        if not isinstance(a, np.ndarray) or a.shape != (x.shape[0], groups):
-            raise ValueError(f"{name} must be the forward's ({x.shape[0]}, {groups}) array, got "
-                             f"{getattr(a, 'shape', type(a).__name__)}")
+    checks.check_group_norm_backward(dy, x, mean, var, gamma, groups, eps)
     dy, x, mean, var, gamma = _contiguous(dy, x, mean, var, gamma)
-    return resolve(backend).group_norm_backward(dy, x, mean, var, gamma, groups, eps)
+    return resolve(backend).group_norm_backward(dy, x, mean, var, gamma, groups=groups, eps=eps)
+def relu_forward(x, *, backend=None):
+    """ReLU, y = max(x, 0) elementwise (a NaN stays NaN).
+
+    Inputs: x, any shape, float32 or float64. Returns y: same shape and dtype.
+    """
+    checks.check_relu(x)
+    return resolve(backend).relu_forward(np.ascontiguousarray(x))
+
+
+def relu_backward(dy, y, *, backend=None):
+    """Gradient of relu_forward from its output y (y > 0 exactly where x > 0): dx = dy where y > 0, else 0.
+
+    Inputs: dy and y, the same shape and dtype. Returns dx: same shape and dtype.
+    """
+    checks.check_relu_backward(dy, y)
+    dy, y = _contiguous(dy, y)
+    return resolve(backend).relu_backward(dy, y)
+
+
+def batchnorm_forward(x, gamma, beta, eps, *, backend=None):
+    """Batch normalisation in train mode: each channel c normalised with its own batch statistics.
+
+    mean[c], var[c] = mean and biased variance of x[:, c] over its M = N*H*W values
+    y = gamma[c] * (x - mean[c]) / sqrt(var[c] + eps) + beta[c]
+
+    Inputs: x (N, C, H, W) float32 or float64; gamma, beta (C,), same dtype; eps > 0.
+    Returns (y, mean, var): y (N, C, H, W), mean and var (C,), all in x's dtype.
+
+    The arrays go to the backend in their own memory layout: the NumPy reference's sums run in the
+    order of that layout, so copying x to C order here would change their last bits. (The Numba
+    kernels copy what they need into contiguous planes themselves.)
+    """
+    checks.check_batchnorm(x, gamma, beta, eps)
+    return resolve(backend).batchnorm_forward(x, gamma, beta, eps)
+
+
+def batchnorm_backward(dy, x, mean, var, gamma, eps, *, backend=None):
+    """Gradients of batchnorm_forward (mean and var depend on x too):
+
+        dx = gamma * inv_std / M * (M * dy - dbeta - xhat * dgamma),   inv_std = 1 / sqrt(var + eps)
+
+    Inputs: dy, x (N, C, H, W); mean, var (the forward's), gamma (C,); eps.
+    Returns (dx, dgamma, dbeta): (N, C, H, W), (C,), (C,).
+    """
+    checks.check_batchnorm_backward(dy, x, mean, var, gamma, eps)
+    return resolve(backend).batchnorm_backward(dy, x, mean, var, gamma, eps)
 
 
 __all__ = [
@@ -117,4 +162,6 @@ __all__ = [
     "depthwise_conv2d_forward", "depthwise_conv2d_backward",
     "involution_forward", "involution_backward",
     "group_norm_forward", "group_norm_backward",
+    "batchnorm_forward", "batchnorm_backward",
+    "relu_forward", "relu_backward",
 ]

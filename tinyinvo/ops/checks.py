@@ -20,19 +20,20 @@ def output_size(size, K, stride, padding):
 
 
 def check_float_array(name, a, ndim, layout):
-    """``a`` must be a float32/float64 ndarray with ``ndim`` dimensions named by ``layout``."""
+    """``a`` must be a float32/float64 ndarray with ``ndim`` dimensions named by ``layout``
+    (``ndim=None``: any number of dimensions)."""
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray of shape {layout}, got {type(a).__name__}")
-    if a.ndim != ndim:
+    if ndim is not None and a.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dimensions {layout}, got shape {a.shape}")
     if a.dtype not in FLOAT_DTYPES:
         raise TypeError(f"{name} must be float32 or float64, got dtype {a.dtype}")
 
 
-def check_same_dtype(name, a, x):
+def check_same_dtype(name, a, x, x_name="x"):
     if a.dtype != x.dtype:
-        raise TypeError(f"{name} has dtype {a.dtype} but x has dtype {x.dtype}; "
-                        f"cast one of them (e.g. {name}.astype(x.dtype))")
+        raise TypeError(f"{name} has dtype {a.dtype} but {x_name} has dtype {x.dtype}; "
+                        f"cast one of them (e.g. {name}.astype({x_name}.dtype))")
 
 
 def check_stride_padding(stride, padding):
@@ -128,19 +129,77 @@ def check_involution(x, kernel, stride, padding):
     return (N, C, Ho, Wo), padding
 
 
-def check_group_norm(x, groups, eps, **per_channel):
-    """x (N, C, H, W) float; each array of ``per_channel`` (gamma, beta) (C,) of x's dtype; groups
-    a positive divisor of C; eps > 0."""
+def check_relu(x):
+    """Checks for relu_forward: x a float array of any shape."""
+    check_float_array("x", x, None, "(any shape)")
+
+
+def check_relu_backward(dy, y):
+    """Checks for relu_backward: y the forward's output, dy of y's shape and dtype."""
+    check_float_array("y", y, None, "(the output of relu_forward)")
+    check_float_array("dy", dy, None, "(the shape of y)")
+    check_same_dtype("dy", dy, y, x_name="y")
+    if dy.shape != y.shape:
+        raise ValueError(f"dy must have the forward output's shape {y.shape}, got {dy.shape}")
+
+
+def check_channel_vector(name, a, x):
+    """``a`` must be a (C,) array of x's dtype, one entry per channel of x (N, C, H, W)."""
+    check_float_array(name, a, 1, "(C,)")
+    check_same_dtype(name, a, x)
+    if a.shape[0] != x.shape[1]:
+        raise ValueError(f"{name} must have shape (C,) = ({x.shape[1]},), one entry per channel of x "
+                         f"(x.shape={x.shape}), got {a.shape}")
+
+
+def check_eps(eps):
+    if isinstance(eps, bool) or not isinstance(eps, (int, float, np.integer, np.floating)) or not eps > 0:
+        raise ValueError(f"eps must be a positive number, got {eps!r}")
+
+
+def check_batchnorm(x, gamma, beta, eps):
+    """Checks for batchnorm_forward: x (N, C, H, W); gamma, beta (C,) of x's dtype; eps > 0."""
     check_float_array("x", x, 4, "(N, C, H, W)")
-    C = x.shape[1]
-    for name, a in per_channel.items():
-        check_float_array(name, a, 1, "(C,)")
-        check_same_dtype(name, a, x)
-        if a.shape != (C,):
-            raise ValueError(f"{name} must have shape ({C},) (one value per channel of x), "
-                             f"got {a.shape}")
+    for name, a in (("gamma", gamma), ("beta", beta)):
+        check_channel_vector(name, a, x)
+    check_eps(eps)
+
+
+def check_batchnorm_backward(dy, x, mean, var, gamma, eps):
+    """Checks for batchnorm_backward: dy and x (N, C, H, W); mean, var, gamma (C,); eps > 0."""
+    check_float_array("x", x, 4, "(N, C, H, W)")
+    check_grad_output(dy, x, x.shape)
+    for name, a in (("mean", mean), ("var", var), ("gamma", gamma)):
+        check_channel_vector(name, a, x)
+    check_eps(eps)
+
+
+def check_group_norm(x, gamma, beta, groups, eps):
+    """Checks for group_norm_forward: x (N, C, H, W); gamma, beta (C,) of x's dtype; groups a
+    positive divisor of C; eps > 0."""
+    check_float_array("x", x, 4, "(N, C, H, W)")
+    for name, a in (("gamma", gamma), ("beta", beta)):
+        check_channel_vector(name, a, x)
+    _check_groups(groups, x.shape[1])
+    check_eps(eps)
+
+
+def check_group_norm_backward(dy, x, mean, var, gamma, groups, eps):
+    """Checks for group_norm_backward: dy and x (N, C, H, W); mean, var (N, G), the forward's;
+    gamma (C,); groups a positive divisor of C; eps > 0."""
+    check_float_array("x", x, 4, "(N, C, H, W)")
+    check_grad_output(dy, x, x.shape)
+    check_channel_vector("gamma", gamma, x)
+    _check_groups(groups, x.shape[1])
+    for name, a in (("mean", mean), ("var", var)):
+        check_float_array(name, a, 2, "(N, G)")
+        if a.shape != (x.shape[0], groups):
+            raise ValueError(f"{name} must be the forward's ({x.shape[0]}, {groups}) array, got "
+                             f"{a.shape}")
+    check_eps(eps)
+
+
+def _check_groups(groups, C):
     if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1 \
             or C % groups:
         raise ValueError(f"groups must be a positive int dividing x's {C} channels, got {groups!r}")
-    if not eps > 0:
-        raise ValueError(f"eps must be > 0, got {eps!r}")

@@ -8,7 +8,7 @@ tested against. Same checks and keyword arguments as the public ops in ``tinyinv
 import numpy as np
 
 from tinyinvo.ops import checks
-from tinyinvo.ops.numpy_backend.windows import pad
+from tinyinvo.ops.windows import pad
 
 
 def window_dot(weights, xpad, n, c, i, j, stride):

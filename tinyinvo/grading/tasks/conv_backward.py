@@ -13,7 +13,7 @@ from tinyinvo.grading.compare import GradingFailure, expect_array, hidden_rng
 from tinyinvo.grading.core import Task
 from tinyinvo.grading.tasks.conv_forward import CASES, CONV, extend_failure, isolated, run_student
 from tinyinvo.ops.checks import output_size
-from tinyinvo.ops.numpy_backend import windows
+from tinyinvo.ops import windows
 
 EXERCISE = "02_conv_backward"
 

@@ -16,7 +16,7 @@ from tinyinvo import ops
 from tinyinvo.grading.compare import GradingFailure, describe_call, expect_array, expect_unchanged, hidden_rng
 from tinyinvo.grading.core import Task
 from tinyinvo.ops.checks import output_size
-from tinyinvo.ops.numpy_backend import windows
+from tinyinvo.ops import windows
 
 EXERCISE = "01_conv_forward"
 

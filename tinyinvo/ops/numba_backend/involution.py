@@ -104,7 +104,7 @@ def _backward_kernel(dy, x, kernel, stride, padding, rows, pitch, n_chunks, dx, 
                     crop_phases(dkernel_flat[p * K + q], 0, 1, Ho, pitch, dkernel[n, g, p, q])
 
 
-def involution_forward(x, kernel, *, stride=1, padding=None):
+def involution_forward(x, kernel, *, stride=1, padding):
     """out[n, c, i, j] = sum_{p,q} kernel[n, g, p, q, i, j] * xpad[n, c, i*stride + p, j*stride + q],
     with g = c // (C // G).
 
@@ -116,13 +116,12 @@ def involution_forward(x, kernel, *, stride=1, padding=None):
     """
     N, C, H, W = x.shape
     G, K = kernel.shape[1:3]
-    padding = (K - 1) // 2 if padding is None else padding
     y = np.empty((N, C, output_size(H, K, stride, padding), output_size(W, K, stride, padding)), x.dtype)
     _forward_kernel(x, kernel, int(stride), int(padding), *buffer_geometry(H, W, padding, stride, N * G), y)
     return y
 
 
-def involution_backward(dy, x, kernel, *, stride=1, padding=None):
+def involution_backward(dy, x, kernel, *, stride=1, padding):
     """Gradients of involution_forward.
 
     dkernel[n, g, p, q, i, j] = sum_{c in group g} dy[n, c, i, j] * xpad[n, c, i*stride + p, j*stride + q]
@@ -132,8 +131,7 @@ def involution_backward(dy, x, kernel, *, stride=1, padding=None):
     Returns (dx, dkernel): (N, C, H, W) and (N, G, K, K, Ho, Wo).
     """
     N, C, H, W = x.shape
-    G, K = kernel.shape[1:3]
-    padding = (K - 1) // 2 if padding is None else padding
+    G = kernel.shape[1]
     dx = np.empty_like(x)
     dkernel = np.empty_like(kernel)
     _backward_kernel(dy, x, kernel, int(stride), int(padding), *buffer_geometry(H, W, padding, stride, N * G),

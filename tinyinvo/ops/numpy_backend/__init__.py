@@ -1,11 +1,12 @@
 """The NumPy backend: the readable, vectorised reference implementation of the three ops.
 
-Every op is built on the same sliding-window view of the padded input (``windows.py``):
+Every op is built on the same sliding-window view of the padded input (``tinyinvo/ops/windows.py``):
 the dense conv as im2col + matrix product, depthwise conv and involution as one einsum each.
 Backward passes add window gradients back with col2im. ``batchnorm.py`` holds BatchNorm2d's
-train-mode forward/backward and ``relu.py`` ReLU's (layers, not among the three ops, but hot
-enough in training to have fast twins). Inputs arrive checked and C-contiguous
-from ``tinyinvo.ops``; outputs keep the dtype of x.
+train-mode forward/backward and ``relu.py`` ReLU's (not among the three ops, but hot enough in
+training to have fast twins). Call them through ``tinyinvo.ops``: inputs arrive from there checked,
+C-contiguous (BatchNorm's: in the caller's layout) and with involution's padding resolved to an int;
+outputs keep the dtype of x.
 """
 
 from tinyinvo.ops.numpy_backend.batchnorm import batchnorm_backward, batchnorm_forward

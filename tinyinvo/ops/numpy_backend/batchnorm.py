@@ -1,7 +1,7 @@
 """Batch normalisation in train mode (batch statistics), the readable NumPy reference.
 
-The Numba twin is ``tinyinvo.ops.numba_backend.batchnorm``; ``BatchNorm2d`` calls the one of the
-current backend. Each channel c is normalised over its M = N*H*W values:
+The Numba twin is ``tinyinvo.ops.numba_backend.batchnorm``; ``tinyinvo.ops.batchnorm_forward``
+(which ``BatchNorm2d`` calls) checks the input and picks the current backend's. Each channel c is normalised over its M = N*H*W values:
 
     mean[c] = 1/M sum x,   var[c] = 1/M sum (x - mean)^2   (biased),   inv_std = 1 / sqrt(var + eps)
     xhat = (x - mean) * inv_std,   y = gamma * xhat + beta

@@ -7,7 +7,7 @@ channel is a row of w of that same length, so the whole convolution is (Co, Ci*K
 import numpy as np
 
 from tinyinvo.ops.checks import output_size
-from tinyinvo.ops.numpy_backend.windows import col2im, im2col
+from tinyinvo.ops.windows import col2im, im2col
 
 
 def conv2d_forward(x, w, *, stride=1, padding=0):

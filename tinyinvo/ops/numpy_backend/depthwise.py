@@ -6,7 +6,7 @@ No channel mixing, so there is no matrix product: one einsum over the sliding wi
 
 import numpy as np
 
-from tinyinvo.ops.numpy_backend.windows import col2im, sliding_windows
+from tinyinvo.ops.windows import col2im, sliding_windows
 
 
 def depthwise_conv2d_forward(x, w, *, stride=1, padding=0):

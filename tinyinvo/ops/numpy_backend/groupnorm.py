@@ -11,7 +11,7 @@ mix images, so the scale of one image cannot leak into another's, and train and 
 import numpy as np
 
 
-def group_norm_forward(x, gamma, beta, groups, eps):
+def group_norm_forward(x, gamma, beta, *, groups, eps):
     """Normalise each group of channels of each image with its own statistics.
 
     Inputs: x (N, C, H, W); gamma, beta (C,), same dtype; groups G dividing C; eps > 0.
@@ -24,7 +24,7 @@ def group_norm_forward(x, gamma, beta, groups, eps):
     return gamma[:, None, None] * xhat + beta[:, None, None], mean, var
 
 
-def group_norm_backward(dy, x, mean, var, gamma, groups, eps):
+def group_norm_backward(dy, x, mean, var, gamma, *, groups, eps):
     """Gradients of group_norm_forward. Within a group, as in BatchNorm's compact formula,
 
         dx = inv_std / M * (M * dxhat - sum(dxhat) - xhat * sum(dxhat * xhat)),   dxhat = gamma * dy,

@@ -7,8 +7,7 @@ the grouping of the formula; then the op is one einsum over the sliding windows.
 
 import numpy as np
 
-from tinyinvo.ops.checks import involution_padding
-from tinyinvo.ops.numpy_backend.windows import col2im, sliding_windows
+from tinyinvo.ops.windows import col2im, sliding_windows
 
 
 def grouped_windows(x, G, K, stride, padding):
@@ -21,7 +20,7 @@ def grouped_windows(x, G, K, stride, padding):
     return windows.reshape(N, G, C // G, K, K, Ho, Wo)
 
 
-def involution_forward(x, kernel, *, stride=1, padding=None):
+def involution_forward(x, kernel, *, stride=1, padding):
     """out[n, c, i, j] = sum_{p,q} kernel[n, g(c), p, q, i, j] * xpad[n, c, i*stride + p, j*stride + q]
 
     where g(c) = c // (C // G) is the group of channel c.
@@ -29,17 +28,16 @@ def involution_forward(x, kernel, *, stride=1, padding=None):
     Inputs:
     - x: (N, C, H, W)
     - kernel: (N, G, K, K, Ho, Wo), same dtype as x; C divisible by G
-    - stride: int; padding: int, or None for (K - 1) // 2
+    - stride, padding: ints (the public op resolves padding=None to (K - 1) // 2)
     Returns out: (N, C, Ho, Wo), Ho = (H + 2*padding - K) // stride + 1.
     """
     N, G, K, _, Ho, Wo = kernel.shape
-    padding = involution_padding(K, padding)
     windows = grouped_windows(x, G, K, stride, padding)          # (N, G, C//G, K, K, Ho, Wo)
     out = np.einsum("ngpqij,ngcpqij->ngcij", kernel, windows)   # (N, G, C//G, Ho, Wo)
     return out.reshape(N, x.shape[1], Ho, Wo)
 
 
-def involution_backward(dy, x, kernel, *, stride=1, padding=None):
+def involution_backward(dy, x, kernel, *, stride=1, padding):
     """Gradients of involution_forward.
 
     dkernel[n, g, p, q, i, j] = sum_{c in group g} dy[n, c, i, j] * xpad[n, c, i*stride + p, j*stride + q]
@@ -53,7 +51,6 @@ def involution_backward(dy, x, kernel, *, stride=1, padding=None):
     """
     N, C, Ho, Wo = dy.shape
     G, K = kernel.shape[1:3]
-    padding = involution_padding(K, padding)
     windows = grouped_windows(x, G, K, stride, padding)          # (N, G, C//G, K, K, Ho, Wo)
     dy_groups = dy.reshape(N, G, C // G, Ho, Wo)
     dkernel = np.einsum("ngcij,ngcpqij->ngpqij", dy_groups, windows)

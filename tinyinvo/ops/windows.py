@@ -8,6 +8,10 @@ Each op reads the same thing: the K x K window of the zero-padded input under ev
 memory is read with different strides). ``im2col`` flattens it into a matrix for the dense conv.
 ``col2im`` goes the other way for the backward pass: a pixel of x lies in up to K*K windows,
 so its gradient is the sum of the window gradients at those places.
+
+Backend-neutral: the NumPy backend, the naive loops (``naive.py``) and the pooling layers
+(``tinyinvo.nn.pool``) all read windows through this module; the Numba kernels have their own
+padded plane buffers (``numba_backend/planes.py``).
 """
 
 import numpy as np
