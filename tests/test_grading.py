@@ -5,6 +5,8 @@ notebooks written to tmp_path; the tests at the end run the course's real notebo
 """
 
 import json
+import os
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -16,7 +18,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 
 from tinyinvo.__main__ import main
 from tinyinvo.grading import (ERROR, FAILED, NOT_IMPLEMENTED, PASSED, CannotGrade, Report, TaskResult, check,
-                              exercises, run_tasks, tasks_for)
+                              exercises, problems, run_tasks, tasks_for)
 from tinyinvo.grading.generate import check_exercises, exercise_text, strip_solutions, write_exercises
 from tinyinvo.grading.notebook import CurrentPythonKernels, exercise_id, grade_notebook
 from tinyinvo.grading.report import WIDTH
@@ -94,7 +96,7 @@ def synthetic(tmp_path_factory):
     package = write_package(folder, "synthetic_grading_tasks", {"synthetic": SYNTHETIC_TASKS})
     with pytest.MonkeyPatch.context() as patch:
         patch.syspath_prepend(str(folder))
-        patch.setenv("PYTHONPATH", str(folder))  # a kernel inherits the environment
+        patch.setenv("PYTHONPATH", str(folder), prepend=os.pathsep)  # a kernel inherits the environment
         yield package
 
 
@@ -114,7 +116,10 @@ def test_run_tasks_gives_each_outcome_its_status_and_points(synthetic):
     assert [(r.name, r.status, r.points, r.max_points) for r in results] == [
         ("double", PASSED, 3, 3), ("square", FAILED, 0, 2), ("cube", ERROR, 0, 1)]
     assert "square(x: (2, 3) float64): the result is wrong at index (0, 0): expected" in results[1].message
-    assert results[2].message == "RuntimeError: boom"
+    # a crash names the case and the student's line
+    line = crashing_cube.__code__.co_firstlineno + 1
+    assert results[2].message == (f'cube(x: (2, 3) float64) crashed: RuntimeError: boom '
+                                  f'(in crashing_cube, line {line}: `raise RuntimeError("boom")`)')
 
 
 def test_a_missing_name_or_a_stub_is_not_implemented(synthetic):
@@ -174,10 +179,10 @@ def test_check_prints_the_table_and_returns_the_results(synthetic, monkeypatch, 
 
 
 # ---- registry ----
-def test_the_registry_finds_modules_and_skips_private_helpers(tmp_path, monkeypatch):
+def test_the_registry_finds_every_module(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
-    package = write_package(tmp_path, "pkg_found", {"synthetic": SYNTHETIC_TASKS, "_helpers": "VALUE = 1"})
-    assert list(exercises(package)) == ["99_synthetic"]
+    package = write_package(tmp_path, "pkg_found", {"synthetic": SYNTHETIC_TASKS})
+    assert list(exercises(package)) == ["99_synthetic"] and problems(package) == []
     assert [task.name for task in tasks_for("99_synthetic", package)] == ["double", "square", "cube"]
 
 
@@ -186,17 +191,24 @@ def test_an_unknown_exercise_id_names_the_known_ones(synthetic):
         tasks_for("98_nope", synthetic)
 
 
-@pytest.mark.parametrize("second, error", [
-    (SYNTHETIC_TASKS, r"two task modules claim exercise '99_synthetic': pkg_bad\w*\.first and pkg_bad\w*\.second"),
-    ("EXERCISE = '98_other'", r"pkg_bad\w*\.second must define EXERCISE \(a string\) and TASKS"),
+@pytest.mark.parametrize("second, error, graded", [
+    (SYNTHETIC_TASKS, r"two task modules claim exercise '99_synthetic': pkg_bad\w*\.first and pkg_bad\w*\.second",
+     []),
+    ("EXERCISE = '98_other'", r"pkg_bad\w*\.second must define EXERCISE \(a string\) and TASKS", ["99_synthetic"]),
     (SYNTHETIC_TASKS.replace('"square", 2', '"double", 2').replace("99_synthetic", "98_other"),
-     "two tasks have the same name"),
-], ids=["same exercise id", "no TASKS", "same task name"])
-def test_the_registry_refuses_ambiguous_or_incomplete_modules(tmp_path, monkeypatch, second, error):
+     "two tasks have the same name", ["99_synthetic"]),
+    ("import numpy\nraise RuntimeError('a typo in a check')",
+     r"pkg_bad\w*\.second cannot be imported: RuntimeError: a typo in a check", ["99_synthetic"]),
+], ids=["same exercise id", "no TASKS", "same task name", "broken module"])
+def test_the_registry_leaves_out_and_reports_broken_modules(tmp_path, monkeypatch, second, error, graded):
+    """A broken or ambiguous task module is reported; the other exercises are still graded."""
     monkeypatch.syspath_prepend(str(tmp_path))
     package = write_package(tmp_path, f"pkg_bad_{tmp_path.name}", {"first": SYNTHETIC_TASKS, "second": second})
-    with pytest.raises(CannotGrade, match=error):
-        exercises(package)
+    assert list(exercises(package)) == graded
+    assert len(problems(package)) == 1 and re.search(error, problems(package)[0])
+    if not graded:
+        with pytest.raises(CannotGrade, match="left out: two task modules claim"):
+            tasks_for("99_synthetic", package)
 
 
 # ---- generating exercises from solutions ----
@@ -332,7 +344,8 @@ def test_crashing_and_endless_cells_and_checks_cost_only_their_own_points(synthe
     assert [(result.name, result.points, result.status) for result in report] == [
         ("double", 3, PASSED), ("square", 0, ERROR), ("cube", 0, ERROR)]
     assert report[1].message == "not graded: it ran longer than 2 s and was interrupted (an endless loop?)"
-    assert report[2].message == "ValueError: oops"
+    assert report[2].message == ("cube(x: (2, 3) float64) crashed: ValueError: oops "
+                                 "(in cube, line 2: `raise ValueError('oops')`)")
 
 
 @pytest.mark.parametrize("cell, reason", [

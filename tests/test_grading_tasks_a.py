@@ -43,7 +43,7 @@ def grouped_conv_forward(x, w, groups, stride=1, padding=0):
     grader's reference computes it)."""
     Co, Ci_per_group, K, _ = w.shape
     Co_per_group = Co // groups
-    dense = np.zeros((Co, x.shape[1], K, K))
+    dense = np.zeros((Co, x.shape[1], K, K), dtype=x.dtype)
     for o in range(Co):
         g = o // Co_per_group
         dense[o, g * Ci_per_group:(g + 1) * Ci_per_group] = w[o]
@@ -278,7 +278,7 @@ MISTAKES = {
 
 @MODULES
 def test_right_answers_score_full_marks(module):
-    results = run_tasks(module.TASKS, CORRECT[module])
+    results = run_tasks(module.TASKS, CORRECT[module], watch=False)
     assert [(result.status, result.message) for result in results] == [(PASSED, "")] * len(module.TASKS)
     assert sum(result.points for result in results) == 10
 
@@ -286,7 +286,7 @@ def test_right_answers_score_full_marks(module):
 @pytest.mark.parametrize("mistake", MISTAKES)
 def test_a_mistake_fails_its_own_task_with_a_helpful_message(mistake):
     module, name, wrong, messages = MISTAKES[mistake]
-    results = {result.name: result for result in run_tasks(module.TASKS, {**CORRECT[module], name: wrong})}
+    results = {result.name: result for result in run_tasks(module.TASKS, {**CORRECT[module], name: wrong}, watch=False)}
     assert {task: results[task].status for task in results} == {
         task: FAILED if task in messages else PASSED for task in results}
     for task, words in messages.items():
@@ -300,7 +300,7 @@ def test_stubs_and_missing_names_are_not_implemented(module):
         raise NotImplementedError("write this function")
 
     for namespace in ({name: stub for name in CORRECT[module]}, {}):
-        results = run_tasks(module.TASKS, namespace)
+        results = run_tasks(module.TASKS, namespace, watch=False)
         assert {result.status for result in results} == {NOT_IMPLEMENTED}
         assert sum(result.points for result in results) == 0
 
@@ -326,7 +326,7 @@ def conv_forward_naive(x, w, stride=1, padding=0):
     xpad = pad_input(x, padding)
     Co, Ci, K, _ = w.shape
     Ho, Wo = (x.shape[2] + 2 * padding - K) // stride + 1, (x.shape[3] + 2 * padding - K) // stride + 1
-    y = np.zeros((x.shape[0], Co, Ho, Wo))
+    y = np.zeros((x.shape[0], Co, Ho, Wo), dtype=x.dtype)
     for n, o, i, j in np.ndindex(y.shape):
         y[n, o, i, j] = np.sum(w[o] * xpad[n, :, i * stride:i * stride + K, j * stride:j * stride + K])
     return y
@@ -357,7 +357,7 @@ def test_a_wrong_helper_costs_only_its_own_points(module, source, given, wrong_t
     """A function that calls the student's own (wrong) helper is graded with the reference helper."""
     namespace = dict(given)
     exec(source, namespace)
-    results = {result.name: result.status for result in run_tasks(module.TASKS, namespace)
+    results = {result.name: result.status for result in run_tasks(module.TASKS, namespace, watch=False)
                if result.status != NOT_IMPLEMENTED}
     assert results == {wrong_task: FAILED, **{task.name: PASSED for task in module.TASKS
                                               if task.needs == (dependent,)}}

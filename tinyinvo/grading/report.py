@@ -50,12 +50,14 @@ def score_table(results, title=None):
 
 
 class Report(list):
-    """The TaskResults of one exercise (a list), with the exercise id and the notebook graded (if any)."""
+    """The TaskResults of one exercise (a list), with the exercise id, the notebook graded (if any) and
+    its written answers ({title: text}, for the instructor to read and grade by hand)."""
 
-    def __init__(self, results, exercise, notebook=None):
+    def __init__(self, results, exercise, notebook=None, written=None):
         super().__init__(results)
         self.exercise = exercise
         self.notebook = notebook
+        self.written = dict(written or {})
 
     def table(self):
         title = self.exercise if self.notebook is None else f"{self.notebook} (exercise {self.exercise})"
@@ -66,7 +68,7 @@ class Report(list):
         points, max_points = total(self)
         return {"notebook": self.notebook, "exercise": self.exercise,
                 "tasks": [asdict(result) for result in self],  # name, points, max_points, status, message
-                "points": points, "max_points": max_points}
+                "points": points, "max_points": max_points, "written": self.written}
 
     def __repr__(self):  # short: in a notebook the table has been printed already
         points, max_points = total(self)
