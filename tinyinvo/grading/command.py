@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from tinyinvo.grading.compare import SECRET_VARIABLE
+from tinyinvo.grading.gradebook import CELL_TIMEOUT
 
 
 # ---- grade ----
@@ -44,7 +45,7 @@ def add_grade_arguments(parser):
     parser.add_argument("--exercise", help="the exercise to grade them as (a notebook that names another "
                                            "exercise is an error); default: the notebook's metadata")
     parser.add_argument("--json", action="store_true", help="print the report(s) as one JSON object")
-    parser.add_argument("--timeout", type=positive_seconds, default=120,
+    parser.add_argument("--timeout", type=positive_seconds, default=CELL_TIMEOUT,
                         help="seconds each cell may run, and each task's calls together (default: 120)")
     parser.add_argument("--seed", help="the secret the hidden cases derive from (instructors; default: "
                                        f"${SECRET_VARIABLE}, else the fixed cases students check against)")
@@ -55,7 +56,7 @@ def add_grade_arguments(parser):
 
 def run_grade(args):
     """Exit code 0 whatever the scores; 2 when no notebook could be graded at all."""
-    from tinyinvo.grading.gradebook import (class_summary, grade_class, write_feedback, write_gradebook)
+    from tinyinvo.grading.gradebook import class_summary, grade_class, write_feedback, write_gradebook
     from tinyinvo.grading.report import Report
 
     if args.seed is not None:

@@ -12,43 +12,132 @@ what to re-teach.
 """
 
 import csv
+import json
+import os
 import re
+import signal
+import time
 from collections import Counter, defaultdict
-from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
+from multiprocessing.connection import wait
 from pathlib import Path
 
 from tinyinvo.grading.core import NOT_IMPLEMENTED, PASSED
-from tinyinvo.grading.registry import CannotGrade, exercises
+from tinyinvo.grading.registry import TASKS_PACKAGE, CannotGrade, exercises
 from tinyinvo.grading.report import Report
 
 AWAITING = "awaiting manual points"
+CELL_TIMEOUT = 120  # as notebook.CELL_TIMEOUT, which this module does not import (nbclient is slow to import)
+MAX_MESSAGE = 1 << 24  # bytes: a report is far smaller
 COLUMNS = ["student", "exercise", "task", "points", "max_points", "status", "notebook"]
 
 
-def student_name(path):
+def student_name(path, package=TASKS_PACKAGE):
     """'alice' for alice.ipynb, and for alice/01_conv_forward.ipynb (a file named after an exercise)."""
     path = Path(path)
-    return path.parent.name if path.stem in exercises() and path.parent.name else path.stem
+    return path.parent.name if path.stem in exercises(package) and path.parent.name else path.stem
 
 
-def grade_one(path, exercise, timeout):
-    """(student, Report or the reason it could not be graded): what one worker returns."""
+def grade_in_child(connection, path, exercise, timeout, package):
+    """In a child process: grade one notebook; send the kernel's process group, then the report, as JSON."""
     from tinyinvo.grading.notebook import grade_notebook  # nbclient takes seconds to import
 
+    def send(message):
+        connection.send_bytes(json.dumps(message).encode())
+
     try:
-        return student_name(path), grade_notebook(path, timeout=timeout, exercise=exercise)
-    except CannotGrade as error:
-        return student_name(path), str(error)
+        report = grade_notebook(path, timeout=timeout, exercise=exercise, package=package,
+                                on_kernel=lambda group: send({"group": group}))
+        send({"report": report.as_dict()})
+    except (CannotGrade, ValueError) as error:
+        send({"error": str(error)})
+    except Exception as error:  # the grader's own bug: report it for this notebook, grade the others
+        send({"error": f"the grader failed: {type(error).__name__}: {error}"})
 
 
-def grade_class(paths, exercise=None, timeout=None, workers=1):
-    """[(student, Report or reason)] for the notebooks at ``paths``, in order, ``workers`` at a time."""
-    arguments = [(path, exercise, timeout) for path in paths]
-    if workers <= 1:
-        return [grade_one(*args) for args in arguments]
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:  # no forked kernels' state
-        return list(pool.map(grade_one, *zip(*arguments)))
+def grade_class(paths, exercise=None, timeout=CELL_TIMEOUT, workers=1, package=TASKS_PACKAGE):
+    """[(student, Report or why it was not graded)] for the notebooks at ``paths``, in order.
+
+    Each notebook is graded in a child process of its own (``workers`` at a time), which starts the
+    notebook's kernel: a notebook that kills its grader's process, or hangs it, costs only its own
+    grade. The child sends back only JSON (never a pickle), and the kernel's process group is
+    killed here when the child ends, however it ended.
+    """
+    context = get_context("spawn")  # a fresh interpreter: nothing inherited from this one but the environment
+    pending, running, outcomes, started = list(enumerate(paths)), {}, {}, {}
+    while pending or running:
+        while pending and len(running) < workers:
+            index, path = pending.pop(0)
+            receiver, sender = context.Pipe(duplex=False)
+            process = context.Process(target=grade_in_child, args=(sender, str(path), exercise, timeout, package),
+                                      daemon=True)
+            process.start()
+            started[index] = time.monotonic()
+            sender.close()
+            deadline = time.monotonic() + time_limit(path, timeout)
+            running[process.sentinel] = (index, process, receiver, [], deadline)
+        nearest = min(entry[4] for entry in running.values())
+        ready = wait([*running, *(entry[2] for entry in running.values())], max(0, nearest - time.monotonic()))
+        for sentinel, (index, process, receiver, messages, deadline) in list(running.items()):
+            if receiver in ready or sentinel in ready:
+                read_messages(receiver, messages)  # as they come: a child never blocks on a full pipe
+            overdue = time.monotonic() > deadline
+            if sentinel in ready or overdue:
+                del running[sentinel]
+                process.kill()  # (already ended, or overdue: stopped or stuck outside any cell's timeout)
+                process.join()
+                read_messages(receiver, messages)
+                outcomes[index] = outcome_of(process, messages) if not overdue else \
+                    kill_kernels(messages, f"grading did not finish within {deadline - started[index]:.0f} s")
+    return [(student_name(path, package), outcomes[index]) for index, path in enumerate(paths)]
+
+
+def read_messages(receiver, messages):
+    """Append the JSON messages waiting in ``receiver`` to ``messages``."""
+    try:
+        while receiver.poll():
+            messages.append(json.loads(receiver.recv_bytes(MAX_MESSAGE)))
+    except (EOFError, OSError, ValueError):  # the child is gone, or sent something that is not JSON
+        pass
+
+
+def time_limit(path, timeout):
+    """Seconds one notebook's grading may take in all: its cells, at most 20 tasks, starting a kernel."""
+    try:
+        cells = sum(cell.get("cell_type") == "code" for cell in json.loads(Path(path).read_text())["cells"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        cells = 0  # the child will say what is wrong with it
+    return timeout * (cells + 20) + 60
+
+
+def kill_kernels(messages, outcome):
+    """Kill the kernel process groups a child announced; return ``outcome``."""
+    for message in messages:
+        if isinstance(message, dict) and isinstance(message.get("group"), int):
+            kill_group(message["group"])
+    return outcome
+
+
+def outcome_of(process, messages):
+    """Kill the finished child's kernel process group; return the Report it sent, or why there is none."""
+    kill_kernels(messages, None)
+    for message in messages:
+        if isinstance(message, dict) and "report" in message:
+            try:
+                return Report.from_dict(message["report"])
+            except (KeyError, TypeError, ValueError) as error:
+                return f"the grading process sent an unreadable report ({error})"
+        if isinstance(message, dict) and "error" in message:
+            return str(message["error"])
+    return f"the grading process ended without a report (exit code {process.exitcode}): did the notebook kill it?"
+
+
+def kill_group(group):
+    if group > 1 and group != os.getpgid(0):
+        try:
+            os.killpg(group, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def rows(graded):

@@ -56,13 +56,16 @@ class CurrentPythonKernels(KernelSpecManager):
                                       **ipykernel.kernelspec.get_kernel_dict())
 
 
-def grade_notebook(path, *, timeout=CELL_TIMEOUT, package=TASKS_PACKAGE, exercise=None, memory=MEMORY_LIMIT):
+def grade_notebook(path, *, timeout=CELL_TIMEOUT, package=TASKS_PACKAGE, exercise=None, memory=MEMORY_LIMIT,
+                   on_kernel=None):
     """Execute the notebook at ``path`` in a fresh kernel, check each task from here, return its Report.
 
     - timeout: seconds each cell may run, and each task's calls together (also CPU seconds)
     - package: the task modules to grade with (an instructor may keep hidden tasks elsewhere)
     - exercise: the exercise to grade it as; a notebook that names another one cannot be graded
     - memory: bytes of memory the kernel may add while its functions are called
+    - on_kernel: called with the kernel's process group id once it runs (whoever started this
+      process can then kill that group even if this process is killed)
     Tasks that could not run score 0 with a message. Raises CannotGrade only when grading is
     impossible: no such file, not a notebook, no or a contradictory exercise id, no kernel.
     """
@@ -73,6 +76,8 @@ def grade_notebook(path, *, timeout=CELL_TIMEOUT, package=TASKS_PACKAGE, exercis
     exercise = exercise_id(notebook, path, package, exercise)
     tasks = tasks_for(exercise, package)
     with Kernel(path.parent, timeout, memory) as kernel:
+        if on_kernel is not None:
+            on_kernel(kernel.group)
         kernel.run_notebook(notebook)
         results = []
         for task in tasks:
@@ -187,8 +192,8 @@ class Kernel:
             if not (self.timed_out and self.timed_out[-1] is cell):
                 return ""
             if self.answers_after_interrupt():
-                return f"it ran longer than {self.timeout} s and was interrupted (an endless loop?)"
-            self.stopped = (f"{describe_cell(cell)} did not finish within {self.timeout} s "
+                return f"it ran longer than {self.timeout:g} s and was interrupted (an endless loop?)"
+            self.stopped = (f"{describe_cell(cell)} did not finish within {self.timeout:g} s "
                             f"and the kernel did not answer an interrupt")
         except DeadKernelError:
             self.stopped = f"the kernel died while running {describe_cell(cell)}"
@@ -223,7 +228,7 @@ class Kernel:
             raise NotGraded(self.stopped)
         seconds = self.deadline - time.monotonic()
         if seconds <= 0:
-            raise NotGraded(f"the task's calls took longer than {self.timeout} s in all")
+            raise NotGraded(f"the task's calls took longer than {self.timeout:g} s in all")
         name = uuid.uuid4().hex
         request, response = self.messages / f"{name}-request.npz", self.messages / f"{name}-response.npz"
         if limits is not None:

@@ -13,7 +13,7 @@
 import textwrap
 from dataclasses import asdict
 
-from tinyinvo.grading.core import ERROR, FAILED, NOT_IMPLEMENTED, PASSED
+from tinyinvo.grading.core import ERROR, FAILED, NOT_IMPLEMENTED, PASSED, TaskResult
 
 WIDTH = 100  # a fixed width, so that a table stored in a notebook is the same on every screen
 MAX_MESSAGE_LINES = 8
@@ -69,6 +69,13 @@ class Report(list):
         return {"notebook": self.notebook, "exercise": self.exercise,
                 "tasks": [asdict(result) for result in self],  # name, points, max_points, status, message
                 "points": points, "max_points": max_points, "written": self.written}
+
+    @classmethod
+    def from_dict(cls, data):
+        """The Report that ``as_dict`` gave ``data``."""
+        results = [TaskResult(**{key: task[key] for key in TaskResult.__dataclass_fields__ if key in task})
+                   for task in data["tasks"]]
+        return cls(results, data["exercise"], notebook=data["notebook"], written=data.get("written"))
 
     def __repr__(self):  # short: in a notebook the table has been printed already
         points, max_points = total(self)
