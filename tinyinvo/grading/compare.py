@@ -24,12 +24,13 @@ class GradingFailure(AssertionError):
 class StudentCrash(Exception):
     """The student's code raised: the message names the case and the student's line.
 
-    error: 'IndexError: index 3 is out of bounds ...', the exception alone (checks read it for hints).
+    error: 'IndexError: index 3 is out of bounds ...', the exception alone (checks read it for hints);
+    hint: the likely mistake, when a check recognised one.
     """
 
-    def __init__(self, message, error=""):
+    def __init__(self, message, error="", hint=""):
         super().__init__(message)
-        self.error = error
+        self.error, self.hint = error, hint
 
 
 def hidden_rng(task_name):

@@ -66,7 +66,7 @@ def run_task(task, namespace):
     except GradingFailure as failure:
         return result(FAILED, str(failure), failure.hint)
     except StudentCrash as crash:  # the student's code crashed: the message names the case and line
-        return result(ERROR, str(crash), getattr(crash, "hint", "") or "crashed")
+        return result(ERROR, str(crash), crash.hint or "crashed")
     except NotGraded as reason:
         return result(ERROR, f"not graded: {reason}", "not graded")
     except Exception as crash:  # a value the check could not use: say how, do not crash the grader

@@ -32,7 +32,7 @@ import numpy as np
 
 import tinyinvo
 from tinyinvo.grading.compare import GradingFailure, StudentCrash, describe_call
-from tinyinvo.grading.wire import KernelCall, NotData, read_message, write_message
+from tinyinvo.grading.wire import KernelCall, read_message, write_message
 
 TINYINVO = str(Path(tinyinvo.__file__).resolve().parent) + os.sep
 LIBRARIES = tuple(str(Path(sysconfig.get_paths()[key]).resolve()) + os.sep for key in ("stdlib", "purelib", "platlib"))
@@ -282,4 +282,4 @@ def where_defined(function):
     return (function.__module__, function.__qualname__)
 
 
-__all__ = ["StudentFunction", "LocalFunction", "NotData", "run_call", "serve", "wrap_namespace"]
+__all__ = ["StudentFunction", "LocalFunction", "run_call", "serve", "wrap_namespace"]

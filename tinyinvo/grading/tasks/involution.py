@@ -101,7 +101,7 @@ def call_involution(function, args, options, x, kernel):
     except StudentCrash as crash:
         hint = crash_hint(crash, x, kernel) or same_padding_mistake(function, args, options)
         if hint:
-            raise StudentCrash(f"{crash}. {hint}", crash.error) from None
+            raise StudentCrash(f"{crash}. {hint}", crash.error, hint) from None
         raise
 
 

@@ -1,4 +1,4 @@
-"""The graded checks of exercises 01-03 (tinyinvo/grading/tasks/conv_forward.py, conv_backward.py, depthwise.py).
+"""The graded checks of exercises 01-03, the convolutions (tinyinvo/grading/tasks/conv_forward.py, conv_backward.py, depthwise.py).
 
 Each check is run with core.run_tasks on namespaces built from small functions, as a notebook's
 globals() would hold them: correct ones adapted from tinyinvo.ops must score full marks; each usual
@@ -270,6 +270,18 @@ MISTAKES = {
     "depthwise_as_dense fills every block": (
         depthwise, "depthwise_as_dense", lambda w: np.broadcast_to(w, (w.shape[0],) + w.shape).copy(),
         {"depthwise_as_dense": ["w: (3, 3, 3) float64", "zeros when o != c"]}),
+    "pad_input returns float64 for float32": (
+        conv_forward, "pad_input", lambda x, padding: pad(x, padding).astype(np.float64),
+        {"pad_input": ["x: (2, 3, 4, 5) float32", "xpad has dtype float64, expected float32", "dtype=x.dtype"]}),
+    "conv_forward_im2col returns float64 for float32": (
+        conv_forward, "conv_forward_im2col",
+        lambda x, w, stride=1, padding=0: CONV_OP.forward(x.astype(np.float64), w.astype(np.float64),
+                                                          stride=stride, padding=padding),
+        {"conv_forward_im2col": ["y has dtype float64, expected float32"]}),
+    "depthwise_forward returns float64 for float32": (
+        depthwise, "depthwise_forward",
+        lambda x, w, stride=1, padding=0: DEPTHWISE_OP.forward(x, w, stride=stride, padding=padding).astype(float),
+        {"depthwise_forward": ["y has dtype float64, expected float32"]}),
     "grouped_conv_forward takes strided channels": (
         depthwise, "grouped_conv_forward", grouped_strided_channels,
         {"grouped_conv_forward": ["groups=2", "y is wrong at index", "g*(Ci // groups)"]}),
