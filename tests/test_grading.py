@@ -4,6 +4,7 @@ Fast tests use a synthetic exercise ("99_synthetic", tasks written to a temporar
 notebooks written to tmp_path; the tests at the end run the course's real notebooks in solutions/.
 """
 
+import csv
 import json
 import os
 import re
@@ -19,14 +20,14 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 from tinyinvo.__main__ import main
 from tinyinvo.grading import (ERROR, FAILED, NOT_IMPLEMENTED, PASSED, CannotGrade, Report, TaskResult, check,
                               exercises, problems, run_tasks, tasks_for)
+from tinyinvo.grading.compare import SECRET_VARIABLE, hidden_rng
 from tinyinvo.grading.generate import check_exercises, exercise_text, strip_solutions, write_exercises
+from tinyinvo.grading.gradebook import class_summary, grade_class, write_feedback, write_gradebook
+from tinyinvo.grading.registry import written_for
 from tinyinvo.grading.notebook import CurrentPythonKernels, exercise_id, grade_notebook
 from tinyinvo.grading.report import WIDTH
 
 REPO = Path(__file__).resolve().parents[1]
-COURSE_EXERCISES = ["01_conv_forward", "02_conv_backward", "03_depthwise", "04_involution", "05_counting",
-                    "06_numba_kernel", "07_mini_project"]
-
 SYNTHETIC_TASKS = '''
 from tinyinvo.grading import Task, describe_call, expect_array, hidden_rng
 
@@ -41,6 +42,7 @@ def check_power(function, name, power):
 TASKS = [Task("double", 3, ("double",), lambda double: check_power(lambda x: double(x) / 2, "double", 1)),
          Task("square", 2, ("square",), lambda square: check_power(square, "square", 2)),
          Task("cube", 1, ("cube",), lambda cube: check_power(cube, "cube", 3))]
+WRITTEN = {"why": "why-cell"}
 '''
 SYNTHETIC_POINTS = {"double": 3, "square": 2, "cube": 1}
 
@@ -52,7 +54,7 @@ SYNTHETIC_SOLUTION = [
     ("code", "def double(x):\n    ### BEGIN SOLUTION\n    return scale * x\n    ### END SOLUTION"),
     ("code", "def square(x):\n    ### BEGIN SOLUTION\n    y = x * x\n    ### END SOLUTION\n    return y"),
     ("code", "def cube(x):\n    ### BEGIN SOLUTION\n    return x ** 3\n    ### END SOLUTION"),
-    ("markdown", "Why?\n### BEGIN SOLUTION\nBecause.\n### END SOLUTION"),
+    ("markdown", "Why?\n### BEGIN SOLUTION\nBecause.\n### END SOLUTION"),  # written: its cell id is why-cell
 ]
 
 
@@ -61,6 +63,9 @@ def write_notebook(path, cells, exercise="99_synthetic"):
     """Write a notebook made of (cell type, source) pairs; returns its path."""
     notebook = new_notebook(cells=[new_code_cell(source) if kind == "code" else new_markdown_cell(source)
                                    for kind, source in cells])
+    for cell in notebook.cells:
+        if cell.source.startswith("Why?"):
+            cell.id = "why-cell"
     if exercise is not None:
         notebook.metadata["tinyinvo"] = {"exercise": exercise}
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -362,6 +367,62 @@ def test_a_dead_or_stuck_kernel_still_gives_a_report(synthetic, tmp_path, cell, 
     assert [(result.points, result.status, result.message) for result in report] == [(0, ERROR, reason)] * 3
 
 
+# ---- hidden cases from a secret ----
+def test_hidden_cases_derive_from_the_secret_which_the_kernel_never_sees(synthetic, synthetic_solution, monkeypatch):
+    fixed = hidden_rng("double").standard_normal(3)
+    monkeypatch.setenv(SECRET_VARIABLE, "the instructor's secret")
+    secret = hidden_rng("double").standard_normal(3)
+    assert not np.allclose(fixed, secret) and np.array_equal(secret, hidden_rng("double").standard_normal(3))
+    notebook = nbformat.read(synthetic_solution, as_version=4)
+    notebook.cells.append(new_code_cell(f"import os\nopen('seen.txt', 'w').write(repr(os.environ.get({SECRET_VARIABLE!r})))"))
+    nbformat.write(notebook, synthetic_solution)
+    assert points_by_task(grade_notebook(synthetic_solution, package=synthetic)) == SYNTHETIC_POINTS
+    assert (synthetic_solution.parent / "seen.txt").read_text() == "None"
+
+
+# ---- a class ----
+def test_a_class_gets_a_gradebook_feedback_per_student_and_its_written_answers(synthetic, tmp_path):
+    alice = write_notebook(tmp_path / "alice" / "99_synthetic.ipynb", [(kind, source.replace("Because.", "Since 2 > 1."))
+                                                                       for kind, source in SYNTHETIC_SOLUTION])
+    (alice.parent / "scale.txt").write_text("2")
+    bob = write_notebook(tmp_path / "bob.ipynb", [("code", "def square(x):\n    return x + 1")])
+    carol = tmp_path / "carol.ipynb"
+    carol.write_text("not a notebook")
+    graded = grade_class([alice, bob, carol], workers=2, package=synthetic)
+    assert [student for student, _ in graded] == ["alice", "bob", "carol"]
+    assert points_by_task(graded[0][1]) == SYNTHETIC_POINTS and "Since 2 > 1." in graded[0][1].written["why"]
+    assert points_by_task(graded[1][1]) == dict.fromkeys(SYNTHETIC_POINTS, 0)
+    assert "is not a readable notebook" in graded[2][1]
+
+    write_gradebook(graded, tmp_path / "gradebook.csv")
+    rows = list(csv.DictReader(open(tmp_path / "gradebook.csv")))
+    assert [(row["student"], row["task"], row["points"], row["status"]) for row in rows] == [
+        ("alice", "double", "3", PASSED), ("alice", "square", "2", PASSED), ("alice", "cube", "1", PASSED),
+        ("alice", "why", "", "awaiting manual points"),
+        ("bob", "double", "0", NOT_IMPLEMENTED), ("bob", "square", "0", FAILED), ("bob", "cube", "0", NOT_IMPLEMENTED),
+        ("bob", "why", "", "awaiting manual points"),
+        ("carol", "", "0", f"not graded: {graded[2][1]}")]
+
+    write_feedback(graded, tmp_path / "feedback")
+    assert sorted(path.name for path in (tmp_path / "feedback").iterdir()) == ["alice.txt", "bob.txt", "carol.txt"]
+    alice_feedback = (tmp_path / "feedback" / "alice.txt").read_text()
+    assert "total      6/6" in alice_feedback and "Since 2 > 1." in alice_feedback
+    assert "square(x: (2, 3) float64): the result is wrong" in (tmp_path / "feedback" / "bob.txt").read_text()
+
+
+def test_the_class_summary_counts_students_by_mistake():
+    padding = "That is the output size when the padding was left out: Ho = (H + 2*padding - K) // stride + 1"
+    def student(status, hint=""):
+        return Report([TaskResult("conv", 3 if status == PASSED else 0, 3, status, "message", hint)], "01_x")
+    graded = [("a", student(FAILED, padding)), ("b", student(FAILED, padding.replace("Ho", "Wo"))),
+              ("c", student(PASSED)), ("d", student(NOT_IMPLEMENTED)), ("e", "not a notebook")]
+    assert class_summary(graded).splitlines() == [
+        "Class summary: 5 notebooks, 1 not graded (e)",
+        "01_x / conv: 1 of 4 passed (25%)",
+        "     50%  (2 of 4)  That is the output size when the padding was left out",
+        "     25%  (1 of 4)  not implemented"]
+
+
 # ---- the course's notebooks ----
 SOLUTIONS = sorted((REPO / "solutions").glob("*.ipynb"))
 
@@ -370,10 +431,10 @@ def notebook_exercise(path):
     return nbformat.read(path, as_version=4).metadata["tinyinvo"]["exercise"]
 
 
-def test_the_course_has_its_seven_exercises_with_solutions_and_tasks():
-    assert [path.stem for path in SOLUTIONS] == COURSE_EXERCISES, "solutions/ should hold the 7 exercises"
-    assert [notebook_exercise(path) for path in SOLUTIONS] == COURSE_EXERCISES
-    assert list(exercises()) == COURSE_EXERCISES
+def test_the_course_has_a_solution_for_each_exercise_and_no_broken_task_module():
+    assert problems() == []
+    assert SOLUTIONS and [path.stem for path in SOLUTIONS] == list(exercises()), "one solution per task module"
+    assert [notebook_exercise(path) for path in SOLUTIONS] == list(exercises())
 
 
 def test_exercises_are_up_to_date_with_solutions():
@@ -387,6 +448,8 @@ def test_each_solution_scores_full_marks(solution):
     assert report.exercise == notebook_exercise(solution)
     assert [(r.name, r.status, r.message) for r in report if r.status != PASSED] == []
     assert sum(result.points for result in report) == sum(task.points for task in tasks_for(report.exercise))
+    assert list(report.written) == list(written_for(report.exercise))  # e.g. 07's argument, for the instructor
+    assert all(text.strip() and not text.startswith("(no answer") for text in report.written.values())
 
 
 @pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda path: path.stem)

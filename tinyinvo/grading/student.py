@@ -40,12 +40,13 @@ TRACING = (sys.setprofile, sys.settrace, threading.setprofile, threading.settrac
 
 
 def in_tinyinvo(code):
-    return code.co_filename.startswith(TINYINVO)
+    path = code.co_filename
+    return path.startswith(TINYINVO) or (not path.startswith(("/", "<")) and os.path.abspath(path).startswith(TINYINVO))
 
 
 def tinyinvo_name(code):
     """'tinyinvo.ops.conv2d_forward' for a code object of tinyinvo's source."""
-    module = Path(code.co_filename[len(TINYINVO):]).with_suffix("").parts
+    module = Path(os.path.abspath(code.co_filename)[len(TINYINVO):]).with_suffix("").parts
     module = module[:-1] if module[-1] == "__init__" else module
     return ".".join(("tinyinvo", *module, code.co_qualname))
 
