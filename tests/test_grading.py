@@ -353,6 +353,21 @@ def test_crashing_and_endless_cells_and_checks_cost_only_their_own_points(synthe
                                  "(in cube, line 2: `raise ValueError('oops')`)")
 
 
+def test_each_task_runs_under_cpu_time_and_memory_limits(synthetic, tmp_path):
+    """square ignores interrupts, so only the CPU limit (SIGXCPU) can stop it; cube asks for 64 GiB."""
+    notebook = write_notebook(tmp_path / "student.ipynb", [
+        ("code", "def double(x):\n    return 2 * x"),
+        ("code", "import signal\n\ndef square(x):\n    signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+                 "    while True:\n        pass"),
+        ("code", "def cube(x):\n    return bytearray(64 << 30)"),
+    ])
+    report = grade_notebook(notebook, timeout=2, package=synthetic)
+    assert [(result.name, result.status) for result in report] == [
+        ("double", PASSED), ("square", ERROR), ("cube", ERROR)]
+    assert report[1].message.startswith("not graded: it ran longer than 2 s") or "CpuTimeExceeded" in report[1].message
+    assert "crashed: MemoryError" in report[2].message  # the kernel answered again after square: the limit worked
+
+
 @pytest.mark.parametrize("cell, reason", [
     ("import os\nos._exit(1)",
      "not graded: the kernel died while running the cell that starts with `import os`"),

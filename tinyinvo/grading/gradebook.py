@@ -133,7 +133,8 @@ def outcome_of(process, messages):
 
 
 def kill_group(group):
-    if group > 1 and group != os.getpgid(0):
+    """Kill every process of process group ``group`` (a kernel's), unless it is gone or is our own."""
+    if group is not None and group > 1 and group != os.getpgid(0):
         try:
             os.killpg(group, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):

@@ -12,7 +12,6 @@ and of CPU time (a soft RLIMIT_CPU in the kernel) and the kernel a memory limit 
 """
 
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -29,13 +28,14 @@ from nbclient.exceptions import DeadKernelError
 
 from tinyinvo.grading.compare import SECRET_VARIABLE
 from tinyinvo.grading.core import ERROR, NotGraded, TaskResult, run_task
+from tinyinvo.grading.gradebook import kill_group
 from tinyinvo.grading.registry import TASKS_PACKAGE, CannotGrade, exercises, tasks_for, written_for
 from tinyinvo.grading.report import Report
 from tinyinvo.grading.student import StudentFunction, where_defined
 from tinyinvo.grading.wire import read_message, write_message
 
 CELL_TIMEOUT = 120  # seconds a cell, or a task's calls together, may run; a student's loops need far less
-PROBE_TIMEOUT = 10  # seconds the kernel has to answer again after a cell was interrupted
+PROBE_TIMEOUT = 10  # seconds the kernel has to answer again after a cell was interrupted (or hit its CPU limit)
 MEMORY_LIMIT = 4 << 30  # bytes of address space the kernel may add while it is graded
 TIMED_OUT = "CellTimedOut"
 
@@ -170,12 +170,7 @@ class Kernel:
 
     def kill_group(self):
         """Kill every process left in the kernel's process group (its children, double-forked or not)."""
-        group = getattr(self, "group", None)
-        if group is not None and group != os.getpgid(0):
-            try:
-                os.killpg(group, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+        kill_group(getattr(self, "group", None))
 
     def note_timeout(self, cell, cell_index, execute_reply):
         if execute_reply and execute_reply["content"].get("ename") == TIMED_OUT:
@@ -206,7 +201,7 @@ class Kernel:
         probe = nbformat.v4.new_code_cell("pass")
         self.notebook.cells.append(probe)
         try:
-            self.client.timeout = min(self.timeout, PROBE_TIMEOUT)
+            self.client.timeout = PROBE_TIMEOUT
             self.client.execute_cell(probe, len(self.notebook.cells) - 1)
             return not (self.timed_out and self.timed_out[-1] is probe)
         finally:
