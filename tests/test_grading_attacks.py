@@ -60,7 +60,7 @@ def test_there_is_a_notebook_for_each_attack():
     assert {path.stem for path in ATTACKS} == {
         "replace_print_task_result", "rewrite_tasks", "patch_expect_array", "pre_run_cell_hook", "numpy_comparisons",
         "os_write_fake_json", "fake_table_then_kill_parent", "double_fork", "calls_reference",
-        "endless_ignoring_interrupts"}
+        "new_session_escape", "endless_ignoring_interrupts"}
 
 
 @pytest.mark.parametrize("attack", [path.stem for path in ATTACKS if path.stem != "fake_table_then_kill_parent"])
@@ -92,10 +92,11 @@ def test_grading_ends_within_its_limits_and_leaves_no_process_behind(graded):
     endless = reports["endless_ignoring_interrupts"]["tasks"]
     assert endless[0]["status"] == "error" and endless[0]["message"].startswith("not graded:")
     pids = [int((folders["double_fork"] / name).read_text()) for name in ("kernel.pid", "grandchild.pid")]
+    pids.append(int((folders["new_session_escape"] / "escaped.pid").read_text()))
     deadline = time.monotonic() + 10
     while any(map(alive, pids)) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not any(map(alive, pids)), "the kernel or its double-forked grandchild outlived grading"
+    assert not any(map(alive, pids)), "the kernel, its double-forked grandchild or an escapee outlived grading"
 
 
 @pytest.mark.parametrize("timeout", ["-1", "0", "nan", "soon"])

@@ -56,13 +56,15 @@ def add_grade_arguments(parser):
 
 def run_grade(args):
     """Exit code 0 whatever the scores; 2 when no notebook could be graded at all."""
-    from tinyinvo.grading.gradebook import class_summary, grade_class, write_feedback, write_gradebook
+    from tinyinvo.grading.gradebook import (class_summary, grade_class, no_process_left, write_feedback,
+                                            write_gradebook)
     from tinyinvo.grading.report import Report
 
     if args.seed is not None:
         os.environ[SECRET_VARIABLE] = args.seed  # read by hidden_rng here; never passed to a kernel
     print(f"running {len(args.notebooks)} notebook(s) in fresh kernels, then grading them ...", file=sys.stderr)
-    graded = grade_class(args.notebooks, args.exercise, args.timeout, args.workers)
+    with no_process_left():
+        graded = grade_class(args.notebooks, args.exercise, args.timeout, args.workers)
     for _, report in graded:
         if not isinstance(report, Report):
             print(f"error: {report}", file=sys.stderr)

@@ -12,13 +12,16 @@ what to re-teach.
 """
 
 import csv
+import ctypes
 import json
 import os
 import re
 import signal
+import sys
 import time
 from collections import Counter, defaultdict
-from multiprocessing import get_context
+from contextlib import contextmanager, suppress
+from multiprocessing import get_context, resource_tracker
 from multiprocessing.connection import wait
 from pathlib import Path
 
@@ -29,6 +32,7 @@ from tinyinvo.grading.report import Report
 AWAITING = "awaiting manual points"
 CELL_TIMEOUT = 120  # as notebook.CELL_TIMEOUT, which this module does not import (nbclient is slow to import)
 MAX_MESSAGE = 1 << 24  # bytes: a report is far smaller
+PR_SET_CHILD_SUBREAPER = 36  # from <linux/prctl.h>
 COLUMNS = ["student", "exercise", "task", "points", "max_points", "status", "notebook"]
 
 
@@ -130,6 +134,40 @@ def outcome_of(process, messages):
         if isinstance(message, dict) and "error" in message:
             return str(message["error"])
     return f"the grading process ended without a report (exit code {process.exitcode}): did the notebook kill it?"
+
+
+@contextmanager
+def no_process_left():
+    """On Linux, adopt the orphaned descendants (PR_SET_CHILD_SUBREAPER) of what runs inside, and kill
+    the ones left at the end: a process a notebook started in a new session escapes its kernel's
+    process group, not this. Children this process had before, and multiprocessing's resource
+    tracker, are left alone."""
+    prctl = ctypes.CDLL(None).prctl if sys.platform.startswith("linux") else None
+    adopted = prctl is not None and prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    ours = set(child_processes())
+    try:
+        yield
+    finally:
+        ours.add(getattr(resource_tracker._resource_tracker, "_pid", None))
+        while adopted and (left := [pid for pid in child_processes() if pid not in ours]):
+            for pid in left:
+                with suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            for pid in left:
+                with suppress(ChildProcessError):
+                    os.waitpid(pid, 0)
+        if adopted:
+            prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+
+
+def child_processes():
+    """The ids of this process's children (from /proc)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with suppress(OSError, IndexError, ValueError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == os.getpid():
+                children.append(int(stat.parent.name))
+    return children
 
 
 def kill_group(group):
