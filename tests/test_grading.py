@@ -24,7 +24,7 @@ from tinyinvo.grading.compare import SECRET_VARIABLE, hidden_rng
 from tinyinvo.grading.generate import check_exercises, exercise_text, strip_solutions, write_exercises
 from tinyinvo.grading.gradebook import class_summary, grade_class, write_feedback, write_gradebook
 from tinyinvo.grading.registry import written_for
-from tinyinvo.grading.notebook import CurrentPythonKernels, exercise_id, grade_notebook
+from tinyinvo.grading.notebook import CurrentPythonKernels, exercise_id, grade_notebook, lines_to_read
 from tinyinvo.grading.report import WIDTH
 
 REPO = Path(__file__).resolve().parents[1]
@@ -162,6 +162,18 @@ def test_the_score_table_has_a_row_per_task_wrapped_messages_and_the_total():
     assert continued and all(line[:message_column].isspace() for line in continued)
     assert all(len(line) <= WIDTH for line in lines)
     assert lines[-1].split() == ["total", "1/4"]
+
+
+@pytest.mark.parametrize("line, flagged", [
+    ("from tinyinvo.grading import check", False), ('check("01_conv_forward", globals())', False),
+    ("y = np.zeros_like(x)", False), ("ok = np.allclose(a, b) == True", False), ("# os.kill(1, 9)", False),
+    ("from tinyinvo.grading.tasks import conv_forward", True), ("np.allclose = lambda *a: True", True),
+    ("numpy.testing.assert_allclose = print", True), ("os.kill(os.getppid(), 9)", True),
+    ("get_ipython().events.register('pre_run_cell', f)", True), ("sys.setprofile(None)", True),
+])
+def test_lines_that_reach_into_the_grading_are_pointed_out(line, flagged):
+    notebook = new_notebook(cells=[new_markdown_cell("os.kill in prose"), new_code_cell(f"x = 1\n{line}")])
+    assert lines_to_read(notebook) == ([f"cell 2, line 2: `{line}`"] if flagged else [])
 
 
 def test_the_json_form_lists_tasks_and_totals():
@@ -431,8 +443,10 @@ def test_the_class_summary_counts_students_by_mistake():
         return Report([TaskResult("conv", 3 if status == PASSED else 0, 3, status, "message", hint)], "01_x")
     graded = [("a", student(FAILED, padding)), ("b", student(FAILED, padding.replace("Ho", "Wo"))),
               ("c", student(PASSED)), ("d", student(NOT_IMPLEMENTED)), ("e", "not a notebook")]
+    graded[2][1].to_read = ["cell 3, line 1: `np.allclose = lambda *args: True`"]
     assert class_summary(graded).splitlines() == [
         "Class summary: 5 notebooks, 1 not graded (e)",
+        "Notebooks to read (they reach into the grading or the process): c (1 line)",
         "01_x / conv: 1 of 4 passed (25%)",
         "     50%  (2 of 4)  That is the output size when the padding was left out",
         "     25%  (1 of 4)  not implemented"]
@@ -465,6 +479,7 @@ def test_each_solution_scores_full_marks(solution):
     assert sum(result.points for result in report) == sum(task.points for task in tasks_for(report.exercise))
     assert list(report.written) == list(written_for(report.exercise))  # e.g. 07's argument, for the instructor
     assert all(text.strip() and not text.startswith("(no answer") for text in report.written.values())
+    assert report.to_read == []  # nothing in an honest notebook reaches into the grading
 
 
 @pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda path: path.stem)

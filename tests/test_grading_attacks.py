@@ -68,6 +68,7 @@ def test_each_attack_scores_zero(graded, attack):
     reports, _, _, _ = graded
     report = reports[attack]
     assert (report["points"], report["max_points"]) == (0, 10), report
+    assert report["to_read"], "the lines that reach into the grading or the process are pointed out"
 
 
 def test_a_notebook_that_kills_its_grader_gets_no_report_and_no_fake_table(graded):

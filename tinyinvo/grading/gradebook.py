@@ -238,8 +238,11 @@ def class_summary(graded):
         if isinstance(report, Report):
             for result in report:
                 results[report.exercise, result.name].append(result)
+    to_read = [f"{student} ({len(report.to_read)} line{'s' * (len(report.to_read) != 1)})" for student, report in graded
+               if isinstance(report, Report) and report.to_read]
     lines = [f"Class summary: {len(graded)} notebooks"
              + (f", {len(not_graded)} not graded ({', '.join(not_graded)})" if not_graded else "")]
+    lines += [f"Notebooks to read (they reach into the grading or the process): {', '.join(to_read)}"] if to_read else []
     for (exercise, task), task_results in sorted(results.items()):
         count = len(task_results)
         passed = sum(result.status == PASSED for result in task_results)

@@ -12,6 +12,7 @@ and of CPU time (a soft RLIMIT_CPU in the kernel) and the kernel a memory limit 
 """
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -38,6 +39,11 @@ CELL_TIMEOUT = 120  # seconds a cell, or a task's calls together, may run; a stu
 PROBE_TIMEOUT = 10  # seconds the kernel has to answer again after a cell was interrupted (or hit its CPU limit)
 MEMORY_LIMIT = 4 << 30  # bytes of address space the kernel may add while it is graded
 TIMED_OUT = "CellTimedOut"
+
+# Lines an honest exercise has no reason to write: they reach into the grading, the process or numpy
+TO_READ = re.compile(r"tinyinvo\.grading(?!\s+import\s+check\s*$)|_tinyinvo|setprofile|settrace|events\.register|"
+                     r"\bos\.(kill|killpg|fork|setsid|write|_exit)\b|signal\.signal|sys\.modules|ctypes|/proc/|"
+                     r"\b(np|numpy)(\.\w+)+\s*=(?!=)")
 
 SERVE_CELL = """\
 from tinyinvo.grading.student import serve as _tinyinvo_serve
@@ -88,7 +94,18 @@ def grade_notebook(path, *, timeout=CELL_TIMEOUT, package=TASKS_PACKAGE, exercis
                 results.append(TaskResult(task.name, 0, task.points, ERROR, f"not graded: {reason}", "not graded"))
                 continue
             results.append(run_task(task, namespace))
-    return Report(results, exercise, notebook=str(path), written=written_answers(notebook, exercise, package))
+    return Report(results, exercise, notebook=str(path), written=written_answers(notebook, exercise, package),
+                  to_read=lines_to_read(notebook))
+
+
+def lines_to_read(notebook):
+    """["cell 12, line 3: `os.kill(...)`"]: the code lines the instructor should read (TO_READ), because
+    they reach into the grading, the process or numpy. Grading does not depend on them; they say who
+    may have tried to cheat in a way the grader cannot see (README: what grading does not protect)."""
+    return [f"cell {number}, line {line_number}: `{line.strip()[:80]}`"
+            for number, cell in enumerate(notebook.cells, start=1) if cell.cell_type == "code"
+            for line_number, line in enumerate(cell.source.splitlines(), start=1)
+            if TO_READ.search(line) and not line.strip().startswith("#")]
 
 
 def written_answers(notebook, exercise, package=TASKS_PACKAGE):
