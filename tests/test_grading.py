@@ -313,6 +313,16 @@ def test_the_exercise_id_comes_from_the_metadata_or_the_file_name(tmp_path, synt
     assert exercise_id(bare, tmp_path / "99_synthetic.ipynb", synthetic) == "99_synthetic"
     with pytest.raises(CannotGrade, match=r"no metadata.tinyinvo.exercise and 'x' is not an exercise id"):
         exercise_id(bare, tmp_path / "x.ipynb", synthetic)
+    assert exercise_id(bare, tmp_path / "x.ipynb", synthetic, chosen="99_synthetic") == "99_synthetic"
+
+
+def test_the_grader_chooses_the_exercise_and_a_notebook_that_disagrees_is_an_error(tmp_path, synthetic):
+    named = nbformat.read(write_notebook(tmp_path / "any.ipynb", [], exercise="99_synthetic"), as_version=4)
+    with pytest.raises(CannotGrade, match="--exercise says '98_other', its metadata .* says '99_synthetic'"):
+        exercise_id(named, tmp_path / "any.ipynb", synthetic, chosen="98_other")
+    with pytest.raises(CannotGrade, match="unknown exercise '98_other'"):
+        exercise_id(nbformat.read(write_notebook(tmp_path / "x.ipynb", [], exercise=None), as_version=4),
+                    tmp_path / "x.ipynb", synthetic, chosen="98_other")
 
 
 def test_grading_is_refused_with_a_message_when_it_is_impossible(tmp_path, capsys):
