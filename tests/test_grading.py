@@ -4,7 +4,10 @@ Fast tests use a synthetic exercise ("99_synthetic", tasks written to a temporar
 notebooks written to tmp_path; the tests at the end run the course's real notebooks in solutions/.
 """
 
+import csv
 import json
+import os
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -16,15 +19,15 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 
 from tinyinvo.__main__ import main
 from tinyinvo.grading import (ERROR, FAILED, NOT_IMPLEMENTED, PASSED, CannotGrade, Report, TaskResult, check,
-                              exercises, run_tasks, tasks_for)
+                              exercises, problems, run_tasks, tasks_for)
+from tinyinvo.grading.compare import SECRET_VARIABLE, hidden_rng
 from tinyinvo.grading.generate import check_exercises, exercise_text, strip_solutions, write_exercises
-from tinyinvo.grading.notebook import CurrentPythonKernels, exercise_id, grade_notebook
+from tinyinvo.grading.gradebook import class_summary, grade_class, write_feedback, write_gradebook
+from tinyinvo.grading.registry import written_for
+from tinyinvo.grading.notebook import CurrentPythonKernels, exercise_id, grade_notebook, lines_to_read
 from tinyinvo.grading.report import WIDTH
 
 REPO = Path(__file__).resolve().parents[1]
-COURSE_EXERCISES = ["01_conv_forward", "02_conv_backward", "03_depthwise", "04_involution", "05_counting",
-                    "06_numba_kernel", "07_mini_project"]
-
 SYNTHETIC_TASKS = '''
 from tinyinvo.grading import Task, describe_call, expect_array, hidden_rng
 
@@ -39,6 +42,7 @@ def check_power(function, name, power):
 TASKS = [Task("double", 3, ("double",), lambda double: check_power(lambda x: double(x) / 2, "double", 1)),
          Task("square", 2, ("square",), lambda square: check_power(square, "square", 2)),
          Task("cube", 1, ("cube",), lambda cube: check_power(cube, "cube", 3))]
+WRITTEN = {"why": "why-cell"}
 '''
 SYNTHETIC_POINTS = {"double": 3, "square": 2, "cube": 1}
 
@@ -50,7 +54,7 @@ SYNTHETIC_SOLUTION = [
     ("code", "def double(x):\n    ### BEGIN SOLUTION\n    return scale * x\n    ### END SOLUTION"),
     ("code", "def square(x):\n    ### BEGIN SOLUTION\n    y = x * x\n    ### END SOLUTION\n    return y"),
     ("code", "def cube(x):\n    ### BEGIN SOLUTION\n    return x ** 3\n    ### END SOLUTION"),
-    ("markdown", "Why?\n### BEGIN SOLUTION\nBecause.\n### END SOLUTION"),
+    ("markdown", "Why?\n### BEGIN SOLUTION\nBecause.\n### END SOLUTION"),  # written: its cell id is why-cell
 ]
 
 
@@ -59,6 +63,9 @@ def write_notebook(path, cells, exercise="99_synthetic"):
     """Write a notebook made of (cell type, source) pairs; returns its path."""
     notebook = new_notebook(cells=[new_code_cell(source) if kind == "code" else new_markdown_cell(source)
                                    for kind, source in cells])
+    for cell in notebook.cells:
+        if cell.source.startswith("Why?"):
+            cell.id = "why-cell"
     if exercise is not None:
         notebook.metadata["tinyinvo"] = {"exercise": exercise}
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -94,7 +101,7 @@ def synthetic(tmp_path_factory):
     package = write_package(folder, "synthetic_grading_tasks", {"synthetic": SYNTHETIC_TASKS})
     with pytest.MonkeyPatch.context() as patch:
         patch.syspath_prepend(str(folder))
-        patch.setenv("PYTHONPATH", str(folder))  # a kernel inherits the environment
+        patch.setenv("PYTHONPATH", str(folder), prepend=os.pathsep)  # a kernel inherits the environment
         yield package
 
 
@@ -114,7 +121,10 @@ def test_run_tasks_gives_each_outcome_its_status_and_points(synthetic):
     assert [(r.name, r.status, r.points, r.max_points) for r in results] == [
         ("double", PASSED, 3, 3), ("square", FAILED, 0, 2), ("cube", ERROR, 0, 1)]
     assert "square(x: (2, 3) float64): the result is wrong at index (0, 0): expected" in results[1].message
-    assert results[2].message == "RuntimeError: boom"
+    # a crash names the case and the student's line
+    line = crashing_cube.__code__.co_firstlineno + 1
+    assert results[2].message == (f'cube(x: (2, 3) float64) crashed: RuntimeError: boom '
+                                  f'(in crashing_cube, line {line}: `raise RuntimeError("boom")`)')
 
 
 def test_a_missing_name_or_a_stub_is_not_implemented(synthetic):
@@ -154,6 +164,18 @@ def test_the_score_table_has_a_row_per_task_wrapped_messages_and_the_total():
     assert lines[-1].split() == ["total", "1/4"]
 
 
+@pytest.mark.parametrize("line, flagged", [
+    ("from tinyinvo.grading import check", False), ('check("01_conv_forward", globals())', False),
+    ("y = np.zeros_like(x)", False), ("ok = np.allclose(a, b) == True", False), ("# os.kill(1, 9)", False),
+    ("from tinyinvo.grading.tasks import conv_forward", True), ("np.allclose = lambda *a: True", True),
+    ("numpy.testing.assert_allclose = print", True), ("os.kill(os.getppid(), 9)", True),
+    ("get_ipython().events.register('pre_run_cell', f)", True), ("sys.setprofile(None)", True),
+])
+def test_lines_that_reach_into_the_grading_are_pointed_out(line, flagged):
+    notebook = new_notebook(cells=[new_markdown_cell("os.kill in prose"), new_code_cell(f"x = 1\n{line}")])
+    assert lines_to_read(notebook) == ([f"cell 2, line 2: `{line}`"] if flagged else [])
+
+
 def test_the_json_form_lists_tasks_and_totals():
     report = make_report()
     data = json.loads(json.dumps(report.as_dict()))
@@ -174,10 +196,10 @@ def test_check_prints_the_table_and_returns_the_results(synthetic, monkeypatch, 
 
 
 # ---- registry ----
-def test_the_registry_finds_modules_and_skips_private_helpers(tmp_path, monkeypatch):
+def test_the_registry_finds_every_module(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
-    package = write_package(tmp_path, "pkg_found", {"synthetic": SYNTHETIC_TASKS, "_helpers": "VALUE = 1"})
-    assert list(exercises(package)) == ["99_synthetic"]
+    package = write_package(tmp_path, "pkg_found", {"synthetic": SYNTHETIC_TASKS})
+    assert list(exercises(package)) == ["99_synthetic"] and problems(package) == []
     assert [task.name for task in tasks_for("99_synthetic", package)] == ["double", "square", "cube"]
 
 
@@ -186,17 +208,24 @@ def test_an_unknown_exercise_id_names_the_known_ones(synthetic):
         tasks_for("98_nope", synthetic)
 
 
-@pytest.mark.parametrize("second, error", [
-    (SYNTHETIC_TASKS, r"two task modules claim exercise '99_synthetic': pkg_bad\w*\.first and pkg_bad\w*\.second"),
-    ("EXERCISE = '98_other'", r"pkg_bad\w*\.second must define EXERCISE \(a string\) and TASKS"),
+@pytest.mark.parametrize("second, error, graded", [
+    (SYNTHETIC_TASKS, r"two task modules claim exercise '99_synthetic': pkg_bad\w*\.first and pkg_bad\w*\.second",
+     []),
+    ("EXERCISE = '98_other'", r"pkg_bad\w*\.second must define EXERCISE \(a string\) and TASKS", ["99_synthetic"]),
     (SYNTHETIC_TASKS.replace('"square", 2', '"double", 2').replace("99_synthetic", "98_other"),
-     "two tasks have the same name"),
-], ids=["same exercise id", "no TASKS", "same task name"])
-def test_the_registry_refuses_ambiguous_or_incomplete_modules(tmp_path, monkeypatch, second, error):
+     "two tasks have the same name", ["99_synthetic"]),
+    ("import numpy\nraise RuntimeError('a typo in a check')",
+     r"pkg_bad\w*\.second cannot be imported: RuntimeError: a typo in a check", ["99_synthetic"]),
+], ids=["same exercise id", "no TASKS", "same task name", "broken module"])
+def test_the_registry_leaves_out_and_reports_broken_modules(tmp_path, monkeypatch, second, error, graded):
+    """A broken or ambiguous task module is reported; the other exercises are still graded."""
     monkeypatch.syspath_prepend(str(tmp_path))
     package = write_package(tmp_path, f"pkg_bad_{tmp_path.name}", {"first": SYNTHETIC_TASKS, "second": second})
-    with pytest.raises(CannotGrade, match=error):
-        exercises(package)
+    assert list(exercises(package)) == graded
+    assert len(problems(package)) == 1 and re.search(error, problems(package)[0])
+    if not graded:
+        with pytest.raises(CannotGrade, match="left out: two task modules claim"):
+            tasks_for("99_synthetic", package)
 
 
 # ---- generating exercises from solutions ----
@@ -284,6 +313,16 @@ def test_the_exercise_id_comes_from_the_metadata_or_the_file_name(tmp_path, synt
     assert exercise_id(bare, tmp_path / "99_synthetic.ipynb", synthetic) == "99_synthetic"
     with pytest.raises(CannotGrade, match=r"no metadata.tinyinvo.exercise and 'x' is not an exercise id"):
         exercise_id(bare, tmp_path / "x.ipynb", synthetic)
+    assert exercise_id(bare, tmp_path / "x.ipynb", synthetic, chosen="99_synthetic") == "99_synthetic"
+
+
+def test_the_grader_chooses_the_exercise_and_a_notebook_that_disagrees_is_an_error(tmp_path, synthetic):
+    named = nbformat.read(write_notebook(tmp_path / "any.ipynb", [], exercise="99_synthetic"), as_version=4)
+    with pytest.raises(CannotGrade, match="--exercise says '98_other', its metadata .* says '99_synthetic'"):
+        exercise_id(named, tmp_path / "any.ipynb", synthetic, chosen="98_other")
+    with pytest.raises(CannotGrade, match="unknown exercise '98_other'"):
+        exercise_id(nbformat.read(write_notebook(tmp_path / "x.ipynb", [], exercise=None), as_version=4),
+                    tmp_path / "x.ipynb", synthetic, chosen="98_other")
 
 
 def test_grading_is_refused_with_a_message_when_it_is_impossible(tmp_path, capsys):
@@ -332,7 +371,23 @@ def test_crashing_and_endless_cells_and_checks_cost_only_their_own_points(synthe
     assert [(result.name, result.points, result.status) for result in report] == [
         ("double", 3, PASSED), ("square", 0, ERROR), ("cube", 0, ERROR)]
     assert report[1].message == "not graded: it ran longer than 2 s and was interrupted (an endless loop?)"
-    assert report[2].message == "ValueError: oops"
+    assert report[2].message == ("cube(x: (2, 3) float64) crashed: ValueError: oops "
+                                 "(in cube, line 2: `raise ValueError('oops')`)")
+
+
+def test_each_task_runs_under_cpu_time_and_memory_limits(synthetic, tmp_path):
+    """square ignores interrupts, so only the CPU limit (SIGXCPU) can stop it; cube asks for 64 GiB."""
+    notebook = write_notebook(tmp_path / "student.ipynb", [
+        ("code", "def double(x):\n    return 2 * x"),
+        ("code", "import signal\n\ndef square(x):\n    signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+                 "    while True:\n        pass"),
+        ("code", "def cube(x):\n    return bytearray(64 << 30)"),
+    ])
+    report = grade_notebook(notebook, timeout=2, package=synthetic)
+    assert [(result.name, result.status) for result in report] == [
+        ("double", PASSED), ("square", ERROR), ("cube", ERROR)]
+    assert report[1].message.startswith("not graded: it ran longer than 2 s") or "CpuTimeExceeded" in report[1].message
+    assert "crashed: MemoryError" in report[2].message  # the kernel answered again after square: the limit worked
 
 
 @pytest.mark.parametrize("cell, reason", [
@@ -349,6 +404,64 @@ def test_a_dead_or_stuck_kernel_still_gives_a_report(synthetic, tmp_path, cell, 
     assert [(result.points, result.status, result.message) for result in report] == [(0, ERROR, reason)] * 3
 
 
+# ---- hidden cases from a secret ----
+def test_hidden_cases_derive_from_the_secret_which_the_kernel_never_sees(synthetic, synthetic_solution, monkeypatch):
+    fixed = hidden_rng("double").standard_normal(3)
+    monkeypatch.setenv(SECRET_VARIABLE, "the instructor's secret")
+    secret = hidden_rng("double").standard_normal(3)
+    assert not np.allclose(fixed, secret) and np.array_equal(secret, hidden_rng("double").standard_normal(3))
+    notebook = nbformat.read(synthetic_solution, as_version=4)
+    notebook.cells.append(new_code_cell(f"import os\nopen('seen.txt', 'w').write(repr(os.environ.get({SECRET_VARIABLE!r})))"))
+    nbformat.write(notebook, synthetic_solution)
+    assert points_by_task(grade_notebook(synthetic_solution, package=synthetic)) == SYNTHETIC_POINTS
+    assert (synthetic_solution.parent / "seen.txt").read_text() == "None"
+
+
+# ---- a class ----
+def test_a_class_gets_a_gradebook_feedback_per_student_and_its_written_answers(synthetic, tmp_path):
+    alice = write_notebook(tmp_path / "alice" / "99_synthetic.ipynb", [(kind, source.replace("Because.", "Since 2 > 1."))
+                                                                       for kind, source in SYNTHETIC_SOLUTION])
+    (alice.parent / "scale.txt").write_text("2")
+    bob = write_notebook(tmp_path / "bob.ipynb", [("code", "def square(x):\n    return x + 1")])
+    carol = tmp_path / "carol.ipynb"
+    carol.write_text("not a notebook")
+    graded = grade_class([alice, bob, carol], workers=2, package=synthetic)
+    assert [student for student, _ in graded] == ["alice", "bob", "carol"]
+    assert points_by_task(graded[0][1]) == SYNTHETIC_POINTS and "Since 2 > 1." in graded[0][1].written["why"]
+    assert points_by_task(graded[1][1]) == dict.fromkeys(SYNTHETIC_POINTS, 0)
+    assert "is not a readable notebook" in graded[2][1]
+
+    write_gradebook(graded, tmp_path / "gradebook.csv")
+    rows = list(csv.DictReader(open(tmp_path / "gradebook.csv")))
+    assert [(row["student"], row["task"], row["points"], row["status"]) for row in rows] == [
+        ("alice", "double", "3", PASSED), ("alice", "square", "2", PASSED), ("alice", "cube", "1", PASSED),
+        ("alice", "why", "", "awaiting manual points"),
+        ("bob", "double", "0", NOT_IMPLEMENTED), ("bob", "square", "0", FAILED), ("bob", "cube", "0", NOT_IMPLEMENTED),
+        ("bob", "why", "", "awaiting manual points"),
+        ("carol", "", "0", f"not graded: {graded[2][1]}")]
+
+    write_feedback(graded, tmp_path / "feedback")
+    assert sorted(path.name for path in (tmp_path / "feedback").iterdir()) == ["alice.txt", "bob.txt", "carol.txt"]
+    alice_feedback = (tmp_path / "feedback" / "alice.txt").read_text()
+    assert "total      6/6" in alice_feedback and "Since 2 > 1." in alice_feedback
+    assert "square(x: (2, 3) float64): the result is wrong" in (tmp_path / "feedback" / "bob.txt").read_text()
+
+
+def test_the_class_summary_counts_students_by_mistake():
+    padding = "That is the output size when the padding was left out: Ho = (H + 2*padding - K) // stride + 1"
+    def student(status, hint=""):
+        return Report([TaskResult("conv", 3 if status == PASSED else 0, 3, status, "message", hint)], "01_x")
+    graded = [("a", student(FAILED, padding)), ("b", student(FAILED, padding.replace("Ho", "Wo"))),
+              ("c", student(PASSED)), ("d", student(NOT_IMPLEMENTED)), ("e", "not a notebook")]
+    graded[2][1].to_read = ["cell 3, line 1: `np.allclose = lambda *args: True`"]
+    assert class_summary(graded).splitlines() == [
+        "Class summary: 5 notebooks, 1 not graded (e)",
+        "Notebooks to read (they reach into the grading or the process): c (1 line)",
+        "01_x / conv: 1 of 4 passed (25%)",
+        "     50%  (2 of 4)  That is the output size when the padding was left out",
+        "     25%  (1 of 4)  not implemented"]
+
+
 # ---- the course's notebooks ----
 SOLUTIONS = sorted((REPO / "solutions").glob("*.ipynb"))
 
@@ -357,10 +470,10 @@ def notebook_exercise(path):
     return nbformat.read(path, as_version=4).metadata["tinyinvo"]["exercise"]
 
 
-def test_the_course_has_its_seven_exercises_with_solutions_and_tasks():
-    assert [path.stem for path in SOLUTIONS] == COURSE_EXERCISES, "solutions/ should hold the 7 exercises"
-    assert [notebook_exercise(path) for path in SOLUTIONS] == COURSE_EXERCISES
-    assert list(exercises()) == COURSE_EXERCISES
+def test_the_course_has_a_solution_for_each_exercise_and_no_broken_task_module():
+    assert problems() == []
+    assert SOLUTIONS and [path.stem for path in SOLUTIONS] == list(exercises()), "one solution per task module"
+    assert [notebook_exercise(path) for path in SOLUTIONS] == list(exercises())
 
 
 def test_exercises_are_up_to_date_with_solutions():
@@ -374,6 +487,9 @@ def test_each_solution_scores_full_marks(solution):
     assert report.exercise == notebook_exercise(solution)
     assert [(r.name, r.status, r.message) for r in report if r.status != PASSED] == []
     assert sum(result.points for result in report) == sum(task.points for task in tasks_for(report.exercise))
+    assert list(report.written) == list(written_for(report.exercise))  # e.g. 07's argument, for the instructor
+    assert all(text.strip() and not text.startswith("(no answer") for text in report.written.values())
+    assert report.to_read == []  # nothing in an honest notebook reaches into the grading
 
 
 @pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda path: path.stem)

@@ -10,25 +10,25 @@ From a shell, a whole notebook, executed in a fresh kernel: ``python -m tinyinvo
 
 - core.py: Task, TaskResult, run_tasks (a task never crashes the grader)
 - compare.py: the comparisons that write the messages (which case, which index, expected vs got)
+- student.py: where the student's code runs (StudentFunction), watched for calls into tinyinvo
+- wire.py: arguments and results as data only (.npz, no pickle) between the grader and a kernel
 - tasks/: one module per exercise (EXERCISE, TASKS); registry.py finds them
 - report.py: the score table and its JSON form
-- notebook.py: grade_notebook, which executes a notebook and grades it in the same kernel
+- notebook.py: grade_notebook, which executes a notebook in a kernel that only computes, and checks here
+- gradebook.py: a class: the gradebook (CSV), feedback per student, the class summary
 - generate.py: writes exercises/ from solutions/
 """
 
-import json
-from dataclasses import asdict
-
-from tinyinvo.grading.compare import (GradingFailure, describe_call, expect_array, expect_equal,
+from tinyinvo.grading.compare import (GradingFailure, StudentCrash, describe_call, expect_array, expect_equal,
                                       expect_unchanged, hidden_rng)
 from tinyinvo.grading.core import ERROR, FAILED, NOT_IMPLEMENTED, PASSED, Task, TaskResult, run_task, run_tasks
-from tinyinvo.grading.registry import TASKS_PACKAGE, CannotGrade, exercises, tasks_for
+from tinyinvo.grading.registry import TASKS_PACKAGE, CannotGrade, exercises, problems, tasks_for
 from tinyinvo.grading.report import Report, score_table, total
 
-__all__ = ["check", "grade_notebook", "print_task_result", "exercises", "tasks_for", "TASKS_PACKAGE", "CannotGrade",
+__all__ = ["check", "grade_notebook", "exercises", "problems", "tasks_for", "TASKS_PACKAGE", "CannotGrade",
            "Task", "TaskResult", "run_task", "run_tasks", "PASSED", "FAILED", "NOT_IMPLEMENTED", "ERROR",
-           "Report", "score_table", "total", "GradingFailure", "hidden_rng", "describe_call", "expect_array",
-           "expect_equal", "expect_unchanged"]
+           "Report", "score_table", "total", "GradingFailure", "StudentCrash", "hidden_rng", "describe_call",
+           "expect_array", "expect_equal", "expect_unchanged"]
 
 
 def check(exercise, namespace, task=None):
@@ -42,15 +42,6 @@ def check(exercise, namespace, task=None):
     report = Report(run_tasks(tasks_for(exercise), namespace, only=task), exercise)
     print(report.table())
     return report
-
-
-def print_task_result(exercise, task, namespace, marker, package=TASKS_PACKAGE):
-    """Run one task and print its result as one JSON line after ``marker``.
-
-    grade_notebook appends a cell calling this to the notebook it grades, and reads the line back.
-    """
-    (result,) = run_tasks(tasks_for(exercise, package), namespace, only=task)
-    print(marker + json.dumps(asdict(result)), flush=True)
 
 
 def __getattr__(name):

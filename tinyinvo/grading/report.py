@@ -13,7 +13,7 @@
 import textwrap
 from dataclasses import asdict
 
-from tinyinvo.grading.core import ERROR, FAILED, NOT_IMPLEMENTED, PASSED
+from tinyinvo.grading.core import ERROR, FAILED, NOT_IMPLEMENTED, PASSED, TaskResult
 
 WIDTH = 100  # a fixed width, so that a table stored in a notebook is the same on every screen
 MAX_MESSAGE_LINES = 8
@@ -50,23 +50,36 @@ def score_table(results, title=None):
 
 
 class Report(list):
-    """The TaskResults of one exercise (a list), with the exercise id and the notebook graded (if any)."""
+    """The TaskResults of one exercise (a list), with the exercise id, the notebook graded (if any),
+    its written answers ({title: text}, for the instructor to grade by hand) and the lines of code the
+    instructor should read (they reach into the grading or the process)."""
 
-    def __init__(self, results, exercise, notebook=None):
+    def __init__(self, results, exercise, notebook=None, written=None, to_read=()):
         super().__init__(results)
         self.exercise = exercise
         self.notebook = notebook
+        self.written = dict(written or {})
+        self.to_read = list(to_read)
 
     def table(self):
         title = self.exercise if self.notebook is None else f"{self.notebook} (exercise {self.exercise})"
-        return score_table(self, title)
+        notes = [f"to read: {line}" for line in self.to_read]
+        return "\n".join([score_table(self, title), *notes])
 
     def as_dict(self):
         """The report as a dict ready for json.dumps (what ``grade --json`` prints)."""
         points, max_points = total(self)
         return {"notebook": self.notebook, "exercise": self.exercise,
                 "tasks": [asdict(result) for result in self],  # name, points, max_points, status, message
-                "points": points, "max_points": max_points}
+                "points": points, "max_points": max_points, "written": self.written, "to_read": self.to_read}
+
+    @classmethod
+    def from_dict(cls, data):
+        """The Report that ``as_dict`` gave ``data``."""
+        results = [TaskResult(**{key: task[key] for key in TaskResult.__dataclass_fields__ if key in task})
+                   for task in data["tasks"]]
+        return cls(results, data["exercise"], notebook=data["notebook"], written=data.get("written"),
+                   to_read=data.get("to_read", ()))
 
     def __repr__(self):  # short: in a notebook the table has been printed already
         points, max_points = total(self)

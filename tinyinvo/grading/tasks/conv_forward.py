@@ -1,12 +1,11 @@
 """Exercise 01_conv_forward: zero padding, the convolution as loops, im2col, the convolution as a matrix product.
 
 Every check runs the student's function on the hidden cases of ``CASES`` (float64, small enough for
-plain Python loops), checks that it left its input arrays alone, and compares the answer with the
-reference in ``tinyinvo.ops``. The cases and the helpers above the checks are shared with the
+plain Python loops, then the last two in float32: the answer keeps the input's dtype), checks that it
+left its input arrays alone, and compares the answer with the reference in ``tinyinvo.ops``. The cases and the helpers above the checks are shared with the
 exercises conv_backward and depthwise.
 """
 
-import types
 from functools import partial
 from typing import Callable, NamedTuple
 
@@ -15,6 +14,7 @@ import numpy as np
 from tinyinvo import ops
 from tinyinvo.grading.compare import GradingFailure, describe_call, expect_array, expect_unchanged, hidden_rng
 from tinyinvo.grading.core import Task
+from tinyinvo.grading.student import StudentFunction
 from tinyinvo.ops.checks import output_size
 from tinyinvo.ops import windows
 
@@ -55,6 +55,11 @@ CASES = (
 )
 
 
+def with_float32(cases):
+    """[(case, dtype)]: every case in float64, then the last two again in float32."""
+    return [(case, np.float64) for case in cases] + [(case, np.float32) for case in cases[-2:]]
+
+
 class Op(NamedTuple):
     """A reference op with the layout of its weight, so that one check serves conv and depthwise."""
 
@@ -82,18 +87,13 @@ def run_student(name, function, arguments, **keywords):
 
 
 def isolated(function, references):
-    """A copy of the student's ``function`` that calls the reference versions of ``references``.
+    """The student's ``function``, calling the reference versions of ``references`` instead of theirs.
 
-    references: name -> reference function, for the exercise's other graded functions (e.g. the
-    student's pad_input, called inside their conv_forward_naive). A bug in pad_input then costs
-    pad_input's points only. Anything that is not a plain Python function is returned as it is.
+    references: name -> module-level reference function, for the exercise's other graded functions
+    (e.g. the student's pad_input, called inside their conv_forward_naive). A bug in pad_input then
+    costs pad_input's points only. A value that is not a function is returned as it is.
     """
-    if not isinstance(function, types.FunctionType):
-        return function
-    clone = types.FunctionType(function.__code__, {**function.__globals__, **references}, function.__name__,
-                               function.__defaults__, function.__closure__)
-    clone.__kwdefaults__ = function.__kwdefaults__
-    return clone
+    return function.isolated(references) if isinstance(function, StudentFunction) else function
 
 
 def extend_failure(check, hint):
@@ -104,7 +104,7 @@ def extend_failure(check, hint):
         extra = hint()
         if not extra:
             raise
-        raise GradingFailure(f"{failure}. {extra}") from None
+        raise GradingFailure(f"{failure}. {extra}", hint=extra) from None
 
 
 def size_mistake(case, got, shape_for):
@@ -134,8 +134,9 @@ def expect_output(got, expected, *, call, what, case):
 def check_forward(name, function, op, cases):
     """Compare ``function(x, w, stride=, padding=)`` with ``op.forward`` on ``cases``."""
     rng = hidden_rng(name)
-    for case in cases:
-        x, w = rng.standard_normal((case.N, case.Ci, case.H, case.W)), rng.standard_normal(op.weight_shape(case))
+    for case, dtype in with_float32(cases):
+        x = rng.standard_normal((case.N, case.Ci, case.H, case.W)).astype(dtype)
+        w = rng.standard_normal(op.weight_shape(case)).astype(dtype)
         call, y = run_student(name, function, {"x": x, "w": w}, stride=case.stride, padding=case.padding)
         expect_output(y, op.forward(x, w, stride=case.stride, padding=case.padding), call=call, what="y", case=case)
 
@@ -152,8 +153,8 @@ def reference_im2col(x, K, stride=1, padding=0):
 
 def check_pad_input(pad_input):
     rng = hidden_rng("pad_input")
-    for case in CASES:
-        x = rng.standard_normal((case.N, case.Ci, case.H, case.W))
+    for case, dtype in with_float32(CASES):
+        x = rng.standard_normal((case.N, case.Ci, case.H, case.W)).astype(dtype)
         call, xpad = run_student("pad_input", pad_input, {"x": x, "padding": case.padding})
         expect_array(xpad, reference_pad_input(x, case.padding), call=call, what="xpad")
 
@@ -198,8 +199,8 @@ def order_mistake(cols, expected, case):
 def check_im2col(im2col):
     im2col = isolated(im2col, {"pad_input": reference_pad_input})
     rng = hidden_rng("im2col")
-    for case in CASES:
-        x = rng.standard_normal((case.N, case.Ci, case.H, case.W))
+    for case, dtype in with_float32(CASES):
+        x = rng.standard_normal((case.N, case.Ci, case.H, case.W)).astype(dtype)
         call, cols = run_student("im2col", im2col, {"x": x, "K": case.K}, stride=case.stride, padding=case.padding)
         expected = reference_im2col(x, case.K, case.stride, case.padding)
         extend_failure(

@@ -83,7 +83,7 @@ def check_formula(student_function, *, name):
         expected = right_answer(case)
         for mistake, hint in mistakes:
             if got != expected and got == mistake(case):
-                raise GradingFailure(f"{call}: the count should be {expected}, got {got}: {hint}")
+                raise GradingFailure(f"{call}: the count should be {expected}, got {got}: {hint}", hint=hint)
         expect_equal(got, expected, call=call, what="the count")
 
 

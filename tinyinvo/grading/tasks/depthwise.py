@@ -13,7 +13,7 @@ from tinyinvo.grading.compare import expect_array, hidden_rng
 from tinyinvo.grading.core import Task
 from tinyinvo.grading.tasks.conv_backward import check_backward
 from tinyinvo.grading.tasks.conv_forward import CASES, CONV, Case, Op, check_forward, expect_output, \
-    extend_failure, run_student
+    extend_failure, run_student, with_float32
 
 EXERCISE = "03_depthwise"
 
@@ -63,9 +63,9 @@ GROUPS_HINT = ("Output channel o is in group g = o // (Co // groups), which read
 
 def check_grouped_conv_forward(grouped_conv_forward):
     rng = hidden_rng("grouped_conv_forward")
-    for case, groups in GROUPED_CASES:
-        x = rng.standard_normal((case.N, case.Ci, case.H, case.W))
-        w = rng.standard_normal((case.Co, case.Ci // groups, case.K, case.K))
+    for (case, groups), dtype in with_float32(GROUPED_CASES):
+        x = rng.standard_normal((case.N, case.Ci, case.H, case.W)).astype(dtype)
+        w = rng.standard_normal((case.Co, case.Ci // groups, case.K, case.K)).astype(dtype)
         call, y = run_student("grouped_conv_forward", grouped_conv_forward, {"x": x, "w": w, "groups": groups},
                               stride=case.stride, padding=case.padding)
         expected = reference_grouped_conv(x, w, groups, case.stride, case.padding)

@@ -3,7 +3,8 @@
 Graded: ``baseline_config`` (a dict of ``tinyinvo.models.build`` keywords) builds a CIFAR network
 without any involution whose MACs per image are within 5% of rednet26's at width 16; and
 ``baseline_counts`` is (params, MACs) of that network as ``tinyinvo.count`` measures it.
-The training run and the written argument of the notebook are read by the instructor.
+The training run and the written argument of the notebook are read by the instructor: grading
+collects the argument's cell (WRITTEN) into the feedback, "awaiting manual points" in the gradebook.
 """
 
 from tinyinvo.count import analytic_cost, count
@@ -13,6 +14,7 @@ from tinyinvo.models import build
 from tinyinvo.nn import Involution2d
 
 EXERCISE = "07_mini_project"
+WRITTEN = {"written argument": "040a4a75"}  # the id of its markdown cell in exercises/07_mini_project.ipynb
 
 INPUT_SHAPE = (3, 32, 32)  # one CIFAR image
 NUM_CLASSES = 10

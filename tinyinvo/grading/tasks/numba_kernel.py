@@ -27,9 +27,18 @@ DEPTHWISE_CASES = [(1, 2, 6, 6, 3, 1, 1), (2, 3, 7, 9, 3, 2, 1), (2, 2, 9, 8, 5,
                    (1, 3, 8, 7, 5, 2, 0), (2, 4, 5, 6, 3, 1, 0)]
 
 
+def numba_facts(function):
+    """What the checks need to know about a function besides its answers, as data (it is computed
+    where the function lives: in the student's kernel when grading a notebook)."""
+    if not isinstance(function, CPUDispatcher):
+        return {"numba": False, "parallel": False, "prange_loops": None}
+    parallel = bool(function.targetoptions.get("parallel"))
+    return {"numba": True, "parallel": parallel, "prange_loops": user_prange_loops(function) if parallel else None}
+
+
 def expect_numba_function(function, name, decorator):
     """Fail unless ``function`` was compiled by Numba's @njit (it is a CPU dispatcher)."""
-    if not isinstance(function, CPUDispatcher):
+    if not function.inspect(numba_facts)["numba"]:
         raise GradingFailure(f"{name} is a plain Python function, not a Numba one: decorate it with "
                              f"{decorator} {NO_JIT_HINT}")
 
@@ -88,12 +97,12 @@ def user_prange_loops(dispatcher):
 def check_parallel(student_depthwise):
     decorator = "@njit(parallel=True)"
     expect_numba_function(student_depthwise, "depthwise_forward_numba", decorator)
-    if not student_depthwise.targetoptions.get("parallel"):
+    if not student_depthwise.inspect(numba_facts)["parallel"]:
         raise GradingFailure(f"depthwise_forward_numba was compiled without parallel=True, so prange "
                              f"runs as a plain range on one thread: decorate it with {decorator}")
     x, w = np.ones((1, 2, 4, 4)), np.ones((2, 3, 3))
     student_depthwise(x, w, 1, 1)  # compiles it (once per dtype); the stub raises NotImplementedError
-    if user_prange_loops(student_depthwise) == 0:
+    if student_depthwise.inspect(numba_facts)["prange_loops"] == 0:
         raise GradingFailure("depthwise_forward_numba has parallel=True but no prange loop, so Numba "
                              "has no loop of yours to split among threads: write the loop over the "
                              "(n, c) planes as `for plane in prange(N * C)`")

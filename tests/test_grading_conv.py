@@ -1,4 +1,4 @@
-"""The graded checks of exercises 01-03 (tinyinvo/grading/tasks/conv_forward.py, conv_backward.py, depthwise.py).
+"""The graded checks of exercises 01-03, the convolutions (tinyinvo/grading/tasks/conv_forward.py, conv_backward.py, depthwise.py).
 
 Each check is run with core.run_tasks on namespaces built from small functions, as a notebook's
 globals() would hold them: correct ones adapted from tinyinvo.ops must score full marks; each usual
@@ -43,7 +43,7 @@ def grouped_conv_forward(x, w, groups, stride=1, padding=0):
     grader's reference computes it)."""
     Co, Ci_per_group, K, _ = w.shape
     Co_per_group = Co // groups
-    dense = np.zeros((Co, x.shape[1], K, K))
+    dense = np.zeros((Co, x.shape[1], K, K), dtype=x.dtype)
     for o in range(Co):
         g = o // Co_per_group
         dense[o, g * Ci_per_group:(g + 1) * Ci_per_group] = w[o]
@@ -270,6 +270,18 @@ MISTAKES = {
     "depthwise_as_dense fills every block": (
         depthwise, "depthwise_as_dense", lambda w: np.broadcast_to(w, (w.shape[0],) + w.shape).copy(),
         {"depthwise_as_dense": ["w: (3, 3, 3) float64", "zeros when o != c"]}),
+    "pad_input returns float64 for float32": (
+        conv_forward, "pad_input", lambda x, padding: pad(x, padding).astype(np.float64),
+        {"pad_input": ["x: (2, 3, 4, 5) float32", "xpad has dtype float64, expected float32", "dtype=x.dtype"]}),
+    "conv_forward_im2col returns float64 for float32": (
+        conv_forward, "conv_forward_im2col",
+        lambda x, w, stride=1, padding=0: CONV_OP.forward(x.astype(np.float64), w.astype(np.float64),
+                                                          stride=stride, padding=padding),
+        {"conv_forward_im2col": ["y has dtype float64, expected float32"]}),
+    "depthwise_forward returns float64 for float32": (
+        depthwise, "depthwise_forward",
+        lambda x, w, stride=1, padding=0: DEPTHWISE_OP.forward(x, w, stride=stride, padding=padding).astype(float),
+        {"depthwise_forward": ["y has dtype float64, expected float32"]}),
     "grouped_conv_forward takes strided channels": (
         depthwise, "grouped_conv_forward", grouped_strided_channels,
         {"grouped_conv_forward": ["groups=2", "y is wrong at index", "g*(Ci // groups)"]}),
@@ -278,7 +290,7 @@ MISTAKES = {
 
 @MODULES
 def test_right_answers_score_full_marks(module):
-    results = run_tasks(module.TASKS, CORRECT[module])
+    results = run_tasks(module.TASKS, CORRECT[module], watch=False)
     assert [(result.status, result.message) for result in results] == [(PASSED, "")] * len(module.TASKS)
     assert sum(result.points for result in results) == 10
 
@@ -286,7 +298,7 @@ def test_right_answers_score_full_marks(module):
 @pytest.mark.parametrize("mistake", MISTAKES)
 def test_a_mistake_fails_its_own_task_with_a_helpful_message(mistake):
     module, name, wrong, messages = MISTAKES[mistake]
-    results = {result.name: result for result in run_tasks(module.TASKS, {**CORRECT[module], name: wrong})}
+    results = {result.name: result for result in run_tasks(module.TASKS, {**CORRECT[module], name: wrong}, watch=False)}
     assert {task: results[task].status for task in results} == {
         task: FAILED if task in messages else PASSED for task in results}
     for task, words in messages.items():
@@ -300,7 +312,7 @@ def test_stubs_and_missing_names_are_not_implemented(module):
         raise NotImplementedError("write this function")
 
     for namespace in ({name: stub for name in CORRECT[module]}, {}):
-        results = run_tasks(module.TASKS, namespace)
+        results = run_tasks(module.TASKS, namespace, watch=False)
         assert {result.status for result in results} == {NOT_IMPLEMENTED}
         assert sum(result.points for result in results) == 0
 
@@ -326,7 +338,7 @@ def conv_forward_naive(x, w, stride=1, padding=0):
     xpad = pad_input(x, padding)
     Co, Ci, K, _ = w.shape
     Ho, Wo = (x.shape[2] + 2 * padding - K) // stride + 1, (x.shape[3] + 2 * padding - K) // stride + 1
-    y = np.zeros((x.shape[0], Co, Ho, Wo))
+    y = np.zeros((x.shape[0], Co, Ho, Wo), dtype=x.dtype)
     for n, o, i, j in np.ndindex(y.shape):
         y[n, o, i, j] = np.sum(w[o] * xpad[n, :, i * stride:i * stride + K, j * stride:j * stride + K])
     return y
@@ -357,7 +369,7 @@ def test_a_wrong_helper_costs_only_its_own_points(module, source, given, wrong_t
     """A function that calls the student's own (wrong) helper is graded with the reference helper."""
     namespace = dict(given)
     exec(source, namespace)
-    results = {result.name: result.status for result in run_tasks(module.TASKS, namespace)
+    results = {result.name: result.status for result in run_tasks(module.TASKS, namespace, watch=False)
                if result.status != NOT_IMPLEMENTED}
     assert results == {wrong_task: FAILED, **{task.name: PASSED for task in module.TASKS
                                               if task.needs == (dependent,)}}
