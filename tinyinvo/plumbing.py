@@ -119,21 +119,25 @@ def current_umask():
 
 
 def check_writable_folder(path, argument):
-    """Raise a UserError naming ``argument`` unless ``path`` is (or can become) a writable folder.
-
-    Creates the folder, and writes and removes a temporary file in it: a read-only disk or a full
-    one is found now, before any training, not an epoch later."""
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise UserError(f"{argument}: {path} is a file; expected a folder (existing or new)")
+    """Raise a UserError naming ``argument`` unless ``path`` is a writable folder or can be made
+    one: a file in the way or a read-only disk is found now, before any training, not an epoch
+    later. Nothing is created."""
+    existing = os.path.abspath(path)
+    while not os.path.exists(existing):  # the folder is made later, inside its nearest ancestor
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        what = "is a file" if existing == os.path.abspath(path) else f"is inside the file {existing}"
+        raise UserError(f"{argument}: {path} {what}; expected a folder (existing or new)")
     try:
-        os.makedirs(path, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path, prefix=TEMPORARY_PREFIX) as file:
+        if not os.access(existing, os.W_OK | os.X_OK):  # also False on a read-only file system
+            raise PermissionError(13, "permission denied or read-only")
+        with tempfile.TemporaryFile(dir=existing, prefix=TEMPORARY_PREFIX) as file:
             file.write(b"ok")
             file.flush()
             os.fsync(file.fileno())
     except OSError as error:
-        raise UserError(f"{argument}: cannot write to the folder {path} ({error.strerror or error})") \
-            from error
+        raise UserError(f"{argument}: cannot write to the folder {existing} "
+                        f"({error.strerror or error})") from error
 
 
 @contextlib.contextmanager
