@@ -13,7 +13,9 @@ from tinyinvo.data import load
 from tinyinvo.nn import BatchNorm2d, Conv2d, GlobalAvgPool, Linear, MaxPool2d, ReLU, Sequential
 from tinyinvo.train import SGD, TrainConfig, Trainer, WarmupCosine, load_checkpoint, save_checkpoint
 from tinyinvo.plumbing import sigterm_as_ctrl_c
+from tinyinvo.train import plot_curves
 from tinyinvo.train.optim import is_decayed
+from tinyinvo.train.records import curves_title
 
 METRIC_COLUMNS = ["epoch", "step", "lr", "train_loss", "train_accuracy", "test_loss", "test_accuracy"]
 
@@ -270,6 +272,14 @@ def test_cli_train_then_eval(tmp_path, capsys):
     with open(os.path.join(out, "metrics.jsonl")) as file:
         rows = [json.loads(line) for line in file]
     assert [row["epoch"] for row in rows] == [1, 2]
+    with open(os.path.join(out, "config.json")) as file:  # how the run was made, readable
+        record = json.load(file)
+    assert record["train"] == {**vars(TrainConfig()), "epochs": 2, "batch_size": 32}
+    assert record["model"]["name"] == "resnet20" and record["model"]["width"] == 4
+    assert record["data"]["source"] == dict(name="shapes", data_dir=None, subset=[64, 40], seed=0)
+    assert (record["data"]["n_train"], record["data"]["n_test"]) == (64, 40)
+    assert set(record["provenance"]) == {"tinyinvo", "numpy", "numba", "commit"}
+    assert record["provenance"]["numpy"] == np.__version__ and record["backend"] == "numpy"
 
     assert main(["eval", "--checkpoint", os.path.join(out, "checkpoint.npz")]) == 0
     printed = capsys.readouterr().out
@@ -318,6 +328,24 @@ def test_cli_refuses_unclear_requests(tmp_path, capsys):
     assert "remove --epochs, --lr" in capsys.readouterr().err
     assert main(["train", "--out", out]) == 2
     assert "already holds a run" in capsys.readouterr().err
+
+
+def test_curves_show_accuracy_in_percent_whole_epochs_and_what_was_trained():
+    history = [dict(epoch=epoch, train_loss=2.0 / epoch, test_loss=2.1 / epoch,
+                    train_accuracy=0.3 * epoch, test_accuracy=0.25 * epoch) for epoch in (1, 2, 3)]
+    record = dict(model=dict(name="rednet26", width=16), train=vars(TrainConfig(epochs=3)),
+                  data=dict(name="shapes", n_train=2000))
+    figure = plot_curves(history, title=curves_title(record))
+    loss, accuracy = figure.axes
+    assert accuracy.get_ylabel() == "accuracy (%)"
+    np.testing.assert_allclose(accuracy.lines[0].get_ydata(), [30, 60, 90])
+    for axes in (loss, accuracy):
+        ticks = [tick for tick in axes.get_xticks() if 1 <= tick <= 3]
+        assert ticks == [1, 2, 3]
+    title = figure.get_suptitle()
+    for part in ("rednet26", "width 16", "shapes", "2000 train images", "3 epochs", "lr 0.1",
+                 "momentum 0.9", "batch 128", "seed 0"):
+        assert part in title
 
 
 def test_a_diverging_run_says_so():
