@@ -60,7 +60,8 @@ def version():
             f"{commit})")
 
 
-def main(argv=None):
+def make_parser():
+    """The parser of every command (``make_parser().parse_args(argv)`` checks a command line)."""
     parser = Parser(prog=program_name(), description="tinyinvo: convolution, depthwise "
                     "convolution and involution from scratch.")
     parser.add_argument("--version", action="version", version=version())
@@ -69,9 +70,13 @@ def main(argv=None):
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (add_arguments, _, help_text) in COMMANDS.items():
         add_arguments(sub.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+def main(argv=None):
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     try:
-        args = parser.parse_args(argv)
+        args = make_parser().parse_args(argv)
         return COMMANDS[args.command][1](args) or 0
     except UserError as error:
         if debug:
