@@ -42,6 +42,9 @@ MISTAKES = [
     (["compare", "--macs", "3M", "--models", "bottleneck-dw3", "--subset", "64",
       "--batch-size", "128", "--out", "{tmp}/study"], "--batch-size: 128 is larger"),
     (["train", "--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+    (["demo", "--models", "rednet27"], "--models: invalid choice: 'rednet27'"),
+    (["demo", "--width", "0"], "--width: expected a positive integer, got 0"),
+    (["demo", "--models", "rednet26", "--width", "12"], "--width: channels=12 must be divisible"),
 ]
 
 
