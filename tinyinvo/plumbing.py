@@ -18,7 +18,6 @@ only those: a live writer's file, or one of another machine on a shared disk, is
 
 import contextlib
 import fcntl
-import json
 import os
 import signal
 import socket
@@ -162,7 +161,7 @@ def load_data(source):
     if source is None:
         raise ValueError("this checkpoint does not record how its data was loaded (it was trained "
                          "on a Dataset made in Python): pass the data explicitly (--data NAME)")
-    source = json.loads(json.dumps(source))  # a copy, the same whether it came from JSON or not
+    source = dict(source)
     if isinstance(source.get("subset"), list):  # JSON stores the (n_train, n_test) tuple as a list
         source["subset"] = tuple(source["subset"])
     return load(source.pop("name"), **source)
