@@ -11,7 +11,6 @@ import argparse
 import os
 
 from tinyinvo.backend import BACKENDS, set_backend, set_num_threads
-from tinyinvo.data import NAMES
 from tinyinvo.data.published import PUBLISHED
 from tinyinvo.plumbing import UserError, check_writable_folder, load_requested_data
 from tinyinvo.study import runs
@@ -19,14 +18,11 @@ from tinyinvo.study.executors import default_threads, default_workers, make_exec
 from tinyinvo.study.grid import STUDY_MODELS, parse_macs, solve_grid
 from tinyinvo.study.plots import ERROR_BARS, plot_published, plot_study, summarize
 from tinyinvo.study.results import read_results, run_missing
-from tinyinvo.train.flags import add_recipe_arguments, parse_subset, positive_int
+from tinyinvo.train.flags import add_data_arguments, add_recipe_arguments, positive_int
 
 
 def add_arguments(parser):
-    parser.add_argument("--data", choices=NAMES, default="shapes", help="data set (default: %(default)s)")
-    parser.add_argument("--data-dir", help="CIFAR-10 folder or archive")
-    parser.add_argument("--subset", type=parse_subset, metavar="N[,M]",
-                        help="N training images (N,M: and M test images), the same for every run")
+    add_data_arguments(parser, given_only=False)  # the same data for every run
     # 32M: RedNet-26 at width 16 (31.6M), the 15-epoch CIFAR run of the README
     parser.add_argument("--macs", type=parse_macs, default=parse_macs("32M"),
                         help="MAC budget per 32x32 image, e.g. 32M (default: 32M)")

@@ -24,7 +24,8 @@ from tinyinvo.plumbing import (UserError, blame, check_writable_folder, load_req
 from tinyinvo.train.checkpoint import load_checkpoint
 from tinyinvo.train.config import INIT_STREAM, TrainConfig, make_rng
 from tinyinvo.train.evaluate import evaluate
-from tinyinvo.train.flags import add_recipe_arguments, parse_subset, positive_int
+from tinyinvo.train.flags import (add_data_arguments, add_recipe_arguments, parse_subset,
+                                  positive_int)
 from tinyinvo.train.resume import model_from_config
 from tinyinvo.train.trainer import CHECKPOINT_NAME, Trainer
 
@@ -44,12 +45,10 @@ def add_train_arguments(parser):
         # which options were given (and refuse the ones the checkpoint decides)
         parser.add_argument(flag, default=argparse.SUPPRESS, help=help, **kwargs)
 
-    option("--model", "network preset", choices=sorted(PRESETS), metavar="NAME")
+    option("--model", f"network preset: {', '.join(sorted(PRESETS))}", choices=sorted(PRESETS),
+           metavar="NAME")
     option("--width", "base width (channels of the first stage)", type=positive_int)
-    option("--data", "data set: shapes (synthetic, made in a second) or cifar10", choices=NAMES)
-    option("--data-dir", "CIFAR-10 folder or archive, e.g. cifar10-jpg.tar.gz")
-    option("--subset", "use N training images (N,M: and M test images)", type=parse_subset,
-           metavar="N[,M]")
+    add_data_arguments(parser, given_only=True)
     add_recipe_arguments(parser, given_only=True)
     option("--out", "run directory for config.json, metrics, curves and checkpoint "
                     "(default: runs/MODEL-wWIDTH-DATA)")

@@ -1,13 +1,29 @@
-"""The command-line flags of a training recipe, declared once for ``train`` and ``compare``.
+"""The command-line flags of training, declared once for ``train`` and ``compare``: the data
+(--data, --data-dir, --subset) and the recipe (one flag per TrainConfig field).
 
-Every flag is made from a field of TrainConfig and checked by ``check_setting`` while the command
-line is parsed, so ``--lr nan`` or ``--momentum 5`` stop with one line before any data is loaded.
+Every recipe flag is checked by ``check_setting`` while the command line is parsed, so
+``--lr nan`` or ``--momentum 5`` stop with one line before any data is loaded.
 """
 
 import argparse
 from dataclasses import fields
 
+from tinyinvo.data import NAMES
 from tinyinvo.train.config import TrainConfig, check_setting
+
+
+def add_data_arguments(parser, *, given_only):
+    """--data (default shapes), --data-dir and --subset; ``given_only`` as in add_recipe_arguments."""
+    def default(value):
+        return argparse.SUPPRESS if given_only else value
+
+    parser.add_argument("--data", choices=NAMES, default=default("shapes"),
+                        help="data set: shapes (synthetic, made in a second) or cifar10 "
+                             "(default: shapes)")
+    parser.add_argument("--data-dir", default=default(None),
+                        help="CIFAR-10 folder or archive, e.g. cifar10-jpg.tar.gz")
+    parser.add_argument("--subset", type=parse_subset, metavar="N[,M]", default=default(None),
+                        help="use N training images (N,M: and M test images) (default: all)")
 
 HELP = dict(
     epochs="epochs to train",
@@ -38,7 +54,7 @@ def add_recipe_arguments(parser, *, given_only, leave_out=()):
             continue
         default = getattr(defaults, name)
         options = dict(default=argparse.SUPPRESS if given_only else default,
-                       help=f"{HELP[name]} (default: {default})")
+                       help=HELP[name] if field.type is bool else f"{HELP[name]} (default: {default})")
         if name == "augment":
             parser.add_argument("--no-augment", dest="augment", action="store_false", **options)
         elif field.type is bool:
