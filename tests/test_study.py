@@ -4,6 +4,7 @@
 import csv
 import os
 import pickle
+import re
 import warnings
 
 import pytest
@@ -16,7 +17,7 @@ from tinyinvo.models import build
 from tinyinvo.study import results, runs
 from tinyinvo.study.grid import STUDY_MODELS, parse_macs, solve_grid
 from tinyinvo.study.plots import plot_published
-from tinyinvo.train.trainer import model_from_config
+from tinyinvo.train.resume import model_from_config
 
 from study_helpers import TINY
 
@@ -70,12 +71,13 @@ def test_knobs_keep_the_defaults_and_are_recorded_for_checkpoints():
         build("resnet20", expansion=2)
 
 
-def test_a_budget_no_model_can_meet_is_a_clear_error(tmp_path):
+def test_a_budget_no_model_can_meet_is_a_clear_error(tmp_path, capsys):
     with pytest.raises(ValueError, match="cannot meet .* closest is width 16"):
         solve_budget("bottleneck", "inv7", 26, 1000)
-    with pytest.raises(SystemExit, match=r"2 model\(s\) cannot meet the budget of 0.00M"):
-        main(["compare", "--macs", "1k", "--models", "bottleneck-inv7,inverted-inv7",
-              "--out", str(tmp_path)])
+    assert main(["compare", "--macs", "1k", "--models", "bottleneck-inv7,inverted-inv7",
+                 "--out", str(tmp_path)]) == 2
+    assert re.search(r"^error: --macs: 2 model\(s\) cannot meet the budget of 0.00M",
+                     capsys.readouterr().err)
     assert os.listdir(tmp_path) == []
 
 

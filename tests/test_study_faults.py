@@ -1,16 +1,20 @@
-"""The study survives faults on the real engine, without mocks: a Dask worker process killed in
-the middle of the study costs nothing but time, and a study interrupted on the client resumes with
-only the runs it lacks. Either way results.csv ends with the rows of the serial study without
-faults, bit for bit."""
+"""The study survives faults on the real engine, without mocks: a Dask worker process or a local
+pool's worker killed in the middle of the study costs nothing but time, and a study interrupted on
+the client resumes with only the runs it lacks. Either way results.csv ends with the rows of the
+serial study without faults, bit for bit. A client killed with kill -9 takes its workers with it."""
 
 import os
 import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
 from tinyinvo.study import results, runs
 # the tiny shapes study, its serial reference and the numpy backend: shared with the executor tests
-from study_helpers import compare
+import study_helpers
+from study_helpers import TINY_STUDY, compare
 
 pytestmark = pytest.mark.usefixtures("study_on_numpy")
 
@@ -78,3 +82,60 @@ def test_an_interrupted_study_resumes_with_only_the_runs_it_lacks(
     everything = {row["run_id"] for row in serial}
     assert len(trained) == RUNS - 1 and set(trained) == everything - {first[0]["run_id"]}
     assert rows == serial
+
+
+def test_a_local_worker_killed_mid_study_is_replaced_and_its_run_retried(
+        serial, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(runs, "train_run", study_helpers.train_but_die_once)
+    assert compare(tmp_path, "--workers", "2", "--threads-per-worker", "1") == serial
+    report = capsys.readouterr().err
+    assert "BrokenProcessPool" in report and "trying it again" in report and "left out" not in report
+
+
+def workers_of(pid):
+    """The pids of the multiprocessing workers whose parent is ``pid`` (zombies left out)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as file:
+                fields = file.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{entry}/cmdline", "rb") as file:
+                command = file.read()
+        except (OSError, IndexError):
+            continue
+        if fields[1] == str(pid) and fields[0] != "Z" and b"spawn_main" in command:
+            found.append(int(entry))
+    return found
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as file:
+            return file.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="finds the workers through /proc")
+def test_killing_the_client_ends_its_workers(tmp_path):
+    long_study = [*TINY_STUDY, "--epochs", "200", "--workers", "2", "--threads-per-worker", "1",
+                  "--backend", "numpy", "--out", str(tmp_path)]
+    environment = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    client = subprocess.Popen([sys.executable, "-m", "tinyinvo", "compare", *long_study],
+                              env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while len(workers := workers_of(client.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(workers) == 2, "the study's workers did not start"
+        time.sleep(2)  # they are training now (200 epochs: hours, if nothing stopped them)
+    finally:
+        client.kill()  # kill -9: the client cannot clean up
+        client.wait()
+    deadline = time.monotonic() + 20
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = [pid for pid in workers if alive(pid)]
+    for pid in left:  # do not leave them running if the test fails
+        os.kill(pid, signal.SIGKILL)
+    assert not left, "workers outlived their client"

@@ -35,9 +35,16 @@ def test_choose_lrs_refuses_test_set_rows_and_missing_models():
         choose_lrs([tuning_row("a", 0.1, 0.5)], ["a", "b"])
 
 
-def test_tuning_needs_a_validation_split():
-    with pytest.raises(SystemExit, match="--tune-lrs must not see the test set"):
-        main(["compare", *TINY, "--tune-lrs", "0.05,0.1", "--out", "unused"])
+def test_tuning_needs_a_validation_split(tmp_path, capsys):
+    assert main(["compare", *TINY, "--tune-lrs", "0.05,0.1", "--out", str(tmp_path)]) == 2
+    assert "error: --tune-lrs must not see the test set" in capsys.readouterr().err
+
+
+def test_lr_from_refuses_a_file_scored_on_the_test_set(tmp_path, capsys):
+    assert main(["compare", *TINY, "--out", str(tmp_path / "plain")]) == 0
+    plain = str(tmp_path / "plain" / "results.csv")
+    assert main(["compare", *TINY, "--lr-from", plain, "--out", str(tmp_path / "final")]) == 2
+    assert "were scored on the test set" in capsys.readouterr().err
 
 
 def test_tune_then_final_on_shapes(tmp_path):

@@ -12,8 +12,10 @@ from tinyinvo.backend import get_backend, set_backend
 from tinyinvo.data import load
 from tinyinvo.nn import BatchNorm2d, Conv2d, GlobalAvgPool, Linear, MaxPool2d, ReLU, Sequential
 from tinyinvo.train import SGD, TrainConfig, Trainer, WarmupCosine, load_checkpoint, save_checkpoint
-from tinyinvo.train.cli import _sigterm_as_ctrl_c
+from tinyinvo.plumbing import sigterm_as_ctrl_c
+from tinyinvo.train import plot_curves
 from tinyinvo.train.optim import is_decayed
+from tinyinvo.train.records import curves_title
 
 METRIC_COLUMNS = ["epoch", "step", "lr", "train_loss", "train_accuracy", "test_loss", "test_accuracy"]
 
@@ -178,22 +180,28 @@ def interrupt_at(event, step):
     return callback
 
 
-def send_signal_inside_optimizer_step(trainer, step, signum):
-    """Deliver a real signal while the optimizer updates the weights of step ``step``."""
-    update = trainer.optimizer.step
+def send_signal_inside(part, trainer, step, signum):
+    """Deliver a real signal inside ``part`` of training step number ``step``: "forward" (which
+    updates BatchNorm's running statistics), "backward" or "optimizer" (the weight update)."""
+    owner, name = (trainer.optimizer, "step") if part == "optimizer" else (trainer.model, part)
+    original = getattr(owner, name)
 
-    def step_then_signal(grads, lr=None):
-        update(grads, lr)
-        if trainer.step == step - 1:  # the step being taken now is number `step`
+    def part_then_signal(*args, **kwargs):
+        result = original(*args, **kwargs)
+        # the step being taken now is number `step` (and not the test set's forward passes)
+        if trainer.step == step - 1 and trainer.model.training:
             os.kill(os.getpid(), signum)
-    trainer.optimizer.step = step_then_signal
+        return result
+    setattr(owner, name, part_then_signal)
 
 
 @pytest.mark.parametrize("how, event, step, step_in_epoch", [
     ("callback", "epoch_end", 4, 0),       # at the epoch boundary: 1 epoch + resume + 1 epoch
     ("callback", "step_end", 6, 2),        # in the middle of the second epoch
-    ("SIGINT", None, 3, 3),                # a real Ctrl-C during a weight update of the first epoch
-    ("SIGTERM", None, 3, 3),               # `kill PID` there, as the train command handles it
+    # a real Ctrl-C (SIGINT) or `kill PID` (SIGTERM, as the train command handles it) in each
+    # part of a step of the first epoch: the step finishes, then the run stops after it
+    *[(signum, part, 3, 3) for signum in ("SIGINT", "SIGTERM")
+      for part in ("forward", "backward", "optimizer")],
 ])
 def test_resumed_run_equals_unbroken_run(straight_run, resume_data, tmp_path, how, event, step,
                                          step_in_epoch):
@@ -201,8 +209,8 @@ def test_resumed_run_equals_unbroken_run(straight_run, resume_data, tmp_path, ho
     if how == "callback":
         first.callbacks.append(interrupt_at(event, step))
     else:
-        send_signal_inside_optimizer_step(first, step, getattr(signal, how))
-    with pytest.raises(KeyboardInterrupt), _sigterm_as_ctrl_c():
+        send_signal_inside(event, first, step, getattr(signal, how))
+    with pytest.raises(KeyboardInterrupt), sigterm_as_ctrl_c():
         first.fit()
     saved = load_checkpoint(tmp_path / "checkpoint.npz")
     assert (saved["progress"]["step"], saved["progress"]["step_in_epoch"]) == (step, step_in_epoch)
@@ -242,8 +250,8 @@ def test_short_training_learns_shapes(tmp_path):
     assert history[-1]["test_accuracy"] > 0.25  # chance is 0.1; this run reaches about 0.45
     assert history[-1]["train_loss"] < history[0]["train_loss"] - 0.3
     assert all(row["images_per_second"] > 0 for row in history)
-    assert sorted(os.listdir(tmp_path)) == ["checkpoint.npz", "curves.png", "metrics.csv",
-                                            "metrics.jsonl"]
+    assert sorted(os.listdir(tmp_path)) == ["checkpoint.npz", "config.json", "curves.png",
+                                            "metrics.csv", "metrics.jsonl"]
 
 
 # ---- the commands ----
@@ -264,6 +272,14 @@ def test_cli_train_then_eval(tmp_path, capsys):
     with open(os.path.join(out, "metrics.jsonl")) as file:
         rows = [json.loads(line) for line in file]
     assert [row["epoch"] for row in rows] == [1, 2]
+    with open(os.path.join(out, "config.json")) as file:  # how the run was made, readable
+        record = json.load(file)
+    assert record["train"] == {**vars(TrainConfig()), "epochs": 2, "batch_size": 32}
+    assert record["model"]["name"] == "resnet20" and record["model"]["width"] == 4
+    assert record["data"]["source"] == dict(name="shapes", data_dir=None, subset=[64, 40], seed=0)
+    assert (record["data"]["n_train"], record["data"]["n_test"]) == (64, 40)
+    assert set(record["provenance"]) == {"tinyinvo", "numpy", "numba", "commit"}
+    assert record["provenance"]["numpy"] == np.__version__ and record["backend"] == "numpy"
 
     assert main(["eval", "--checkpoint", os.path.join(out, "checkpoint.npz")]) == 0
     printed = capsys.readouterr().out
@@ -300,18 +316,36 @@ def test_cli_interrupt_then_resume_finishes_the_same_run(tmp_path, capsys, monke
             [row[column] for row in expected["history"]]
 
 
-def test_cli_refuses_unclear_requests(tmp_path):
+def test_cli_refuses_unclear_requests(tmp_path, capsys):
     out = str(tmp_path / "run")
-    with pytest.raises(SystemExit, match="no checkpoint at"):
-        main(["train", "--resume", "--out", out])
-    with pytest.raises(SystemExit, match="--resume needs --out"):
-        main(["train", "--resume"])
+    assert main(["train", "--resume", "--out", out]) == 2
+    assert "no checkpoint at" in capsys.readouterr().err
+    assert main(["train", "--resume"]) == 2
+    assert "--resume needs --out" in capsys.readouterr().err
     os.makedirs(out)
     save_checkpoint(os.path.join(out, "checkpoint.npz"), example_contents(1.0))
-    with pytest.raises(SystemExit, match="remove --epochs, --lr"):
-        main(["train", "--resume", "--out", out, "--lr", "0.5", "--epochs", "3"])
-    with pytest.raises(SystemExit, match="already holds a run"):
-        main(["train", "--out", out])
+    assert main(["train", "--resume", "--out", out, "--lr", "0.5", "--epochs", "3"]) == 2
+    assert "remove --epochs, --lr" in capsys.readouterr().err
+    assert main(["train", "--out", out]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+
+
+def test_curves_show_accuracy_in_percent_whole_epochs_and_what_was_trained():
+    history = [dict(epoch=epoch, train_loss=2.0 / epoch, test_loss=2.1 / epoch,
+                    train_accuracy=0.3 * epoch, test_accuracy=0.25 * epoch) for epoch in (1, 2, 3)]
+    record = dict(model=dict(name="rednet26", width=16), train=vars(TrainConfig(epochs=3)),
+                  data=dict(name="shapes", n_train=2000))
+    figure = plot_curves(history, title=curves_title(record))
+    loss, accuracy = figure.axes
+    assert accuracy.get_ylabel() == "accuracy (%)"
+    np.testing.assert_allclose(accuracy.lines[0].get_ydata(), [30, 60, 90])
+    for axes in (loss, accuracy):
+        ticks = [tick for tick in axes.get_xticks() if 1 <= tick <= 3]
+        assert ticks == [1, 2, 3]
+    title = figure.get_suptitle()
+    for part in ("rednet26", "width 16", "shapes", "2000 train images", "3 epochs", "lr 0.1",
+                 "momentum 0.9", "batch 128", "seed 0"):
+        assert part in title
 
 
 def test_a_diverging_run_says_so():

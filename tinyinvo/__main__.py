@@ -1,15 +1,20 @@
 """The command line: ``python -m tinyinvo <command> ...`` (or the ``tinyinvo`` script).
 
 Each command is a pair of functions, ``add_arguments(parser)`` and ``run(args)``, in the module that
-owns it; this file only lists them.
+owns it; this file only lists them. A user's mistake (``tinyinvo.plumbing.UserError``, or a flag
+argparse refuses) prints one line ``error: ...`` and exits with status 2; ``--debug`` shows the
+traceback instead.
 """
 
 import argparse
+import os
 import sys
 
+import tinyinvo
 from tinyinvo import demo
 from tinyinvo.count import command as count_command
 from tinyinvo.grading import command as grading_command
+from tinyinvo.plumbing import UserError
 from tinyinvo.study import command as compare_command
 from tinyinvo.train import cli as train_cli
 
@@ -32,14 +37,52 @@ COMMANDS = {
 }
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m tinyinvo",
-                                     description="tinyinvo: convolution, depthwise convolution and involution from scratch.")
+class Parser(argparse.ArgumentParser):
+    """argparse, but a refused flag raises UserError (one line, status 2) instead of printing the
+    usage and exiting, so that every mistake of every command looks the same."""
+
+    def error(self, message):
+        raise UserError(f"{message} (see {self.prog} --help)")
+
+
+def program_name():
+    """"tinyinvo" for the installed script, "python -m tinyinvo" for the module."""
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return "python -m tinyinvo" if name in ("", "__main__.py", "-c") else name
+
+
+def version():
+    from tinyinvo.provenance import provenance
+
+    record = provenance()
+    commit = f", commit {record['commit']}" if record["commit"] else ""
+    return (f"tinyinvo {record['tinyinvo']} (numpy {record['numpy']}, numba {record['numba']}"
+            f"{commit})")
+
+
+def make_parser():
+    """The parser of every command (``make_parser().parse_args(argv)`` checks a command line)."""
+    parser = Parser(prog=program_name(), description="tinyinvo: convolution, depthwise "
+                    "convolution and involution from scratch.")
+    parser.add_argument("--version", action="version", version=version())
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an error instead of one line")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (add_arguments, _, help_text) in COMMANDS.items():
         add_arguments(sub.add_parser(name, help=help_text, description=help_text))
-    args = parser.parse_args(argv)
-    return COMMANDS[args.command][1](args) or 0
+    return parser
+
+
+def main(argv=None):
+    debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+    try:
+        args = make_parser().parse_args(argv)
+        return COMMANDS[args.command][1](args) or 0
+    except UserError as error:
+        if debug:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -6,15 +6,20 @@ import time
 import numpy as np
 
 from tinyinvo.backend import get_backend, set_backend
-from tinyinvo.models import build
+from tinyinvo.models import PRESETS, build
 from tinyinvo.nn import softmax_cross_entropy
+from tinyinvo.plumbing import blame
+from tinyinvo.train.flags import positive_int
 
 
 def add_arguments(parser):
     parser.add_argument("--models", nargs="+", default=["rednet26", "dwnet26", "resnet26"],
+                        choices=sorted(PRESETS), metavar="NAME",
                         help="presets to build (default: %(default)s)")
-    parser.add_argument("--width", type=int, default=16, help="base width (default: %(default)s)")
-    parser.add_argument("--batch-size", type=int, default=32, help="images per batch (default: %(default)s)")
+    parser.add_argument("--width", type=positive_int, default=16,
+                        help="base width (default: %(default)s)")
+    parser.add_argument("--batch-size", type=positive_int, default=32,
+                        help="images per batch (default: %(default)s)")
     parser.add_argument("--backend", choices=["numpy", "numba"], default=None,
                         help="op backend (default: numba when installed)")
 
@@ -28,7 +33,8 @@ def run(args):
     print(f"backend: {get_backend()}, batch: {x.shape}, width: {args.width}")
     print(f"{'model':<10} {'params':>10} {'logits':>12} {'loss':>8} {'|grad|':>10} {'fwd+bwd':>10}")
     for name in args.models:
-        model = build(name, width=args.width)
+        with blame("--width"):  # e.g. a width the involution's groups do not divide
+            model = build(name, width=args.width)
         model.forward(x[:2])  # first call compiles the Numba kernels (cached on disk afterwards)
         model.backward(np.zeros((2, 10), np.float32))
         start = time.perf_counter()

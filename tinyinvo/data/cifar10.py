@@ -23,7 +23,6 @@ import os
 import pickle
 import sys
 import tarfile
-import tempfile
 import time
 import urllib.request
 import zipfile
@@ -35,6 +34,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from tinyinvo.data.dataset import Dataset
+from tinyinvo.plumbing import atomic_write
 
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
@@ -73,7 +73,7 @@ def load_cifar10(data_dir=None, *, cache_dir=None):
         start = time.perf_counter()
         arrays = decode(source)
         cache_dir.mkdir(parents=True, exist_ok=True)
-        write_atomically(cache_file, lambda file: np.savez(file, **dict(zip(ARRAY_NAMES, arrays))))
+        atomic_write(cache_file, lambda file: np.savez(file, **dict(zip(ARRAY_NAMES, arrays))))
         print(f"decoded {len(arrays[0]) + len(arrays[2]):,} images from {source} in "
               f"{time.perf_counter() - start:.1f} s; cached in {cache_file}", file=sys.stderr)
     return Dataset(*arrays, list(CLASSES), "cifar10")
@@ -114,7 +114,7 @@ def download_if_missing(cache_dir):
         return archive
     cache_dir.mkdir(parents=True, exist_ok=True)
     try:
-        write_atomically(archive, download)
+        atomic_write(archive, download)
     except OSError as err:  # no network, server error, timeout (URLError is an OSError)
         raise FileNotFoundError(
             f"CIFAR-10 is not in {cache_dir} and downloading {URL} failed ({err}). Download it on "
@@ -315,19 +315,3 @@ def read_cache(cache_file):
         print(f"ignoring the unreadable cache file {cache_file} ({err}); decoding again",
               file=sys.stderr)
         return None
-
-
-def write_atomically(path, write):
-    """Call write(file) on a temporary file next to ``path``, then rename it to ``path``.
-
-    The rename is atomic, so ``path`` is either absent or complete, even if the program is
-    interrupted or two programs write it at the same time. On any error the temporary file is removed.
-    """
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            write(file)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise

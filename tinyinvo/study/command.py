@@ -13,46 +13,33 @@ import argparse
 import os
 
 from tinyinvo.backend import BACKENDS, set_backend, set_num_threads
-from tinyinvo.data import NAMES
 from tinyinvo.data.published import PUBLISHED
+from tinyinvo.plumbing import UserError, check_writable_folder, load_requested_data
 from tinyinvo.study import runs
 from tinyinvo.study.executors import default_threads, default_workers, make_executor
 from tinyinvo.study.grid import STUDY_MODELS, parse_macs, solve_grid
 from tinyinvo.study.plots import plot_published, plot_study, summarize
 from tinyinvo.study.results import read_results, run_missing
 from tinyinvo.study.tuning import choose_lrs, format_tuning
-from tinyinvo.train.cli import parse_subset
-from tinyinvo.train.trainer import TrainConfig
-
-DEFAULTS = TrainConfig()
+from tinyinvo.train.flags import add_data_arguments, add_recipe_arguments, positive_int
 
 
 def add_arguments(parser):
-    parser.add_argument("--data", choices=NAMES, default="shapes", help="data set (default: %(default)s)")
-    parser.add_argument("--data-dir", help="CIFAR-10 folder or archive")
-    parser.add_argument("--subset", type=parse_subset, metavar="N[,M]",
-                        help="N training images (N,M: and M test images), the same for every run")
+    add_data_arguments(parser, given_only=False)  # the same data for every run
     # 32M: RedNet-26 at width 16 (31.6M), the 15-epoch CIFAR run of the README
     parser.add_argument("--macs", type=parse_macs, default=parse_macs("32M"),
                         help="MAC budget per 32x32 image, e.g. 32M (default: 32M)")
-    parser.add_argument("--tolerance", type=float, default=0.05,
+    parser.add_argument("--tolerance", type=_fraction, default=0.05,
                         help="allowed |MACs / budget - 1| (default: %(default)s)")
-    parser.add_argument("--depth", type=int, default=26, help="depth of the bottleneck nets "
+    parser.add_argument("--depth", type=positive_int, default=26, help="depth of the bottleneck nets "
                         "(default: %(default)s)")
     parser.add_argument("--models", type=_parse_models, default=list(STUDY_MODELS),
                         help=f"comma-separated subset of {','.join(STUDY_MODELS)} (default: all)")
     seeds = parser.add_mutually_exclusive_group()
-    seeds.add_argument("--seeds", type=int, default=2, help="seeds 0..N-1 (default: %(default)s)")
+    seeds.add_argument("--seeds", type=positive_int, default=2, help="seeds 0..N-1 (default: %(default)s)")
     seeds.add_argument("--seed-list", type=_parse_ints, help="explicit seeds, e.g. 0,1,7")
-    for name in ("epochs", "batch_size", "lr", "momentum", "weight_decay", "warmup_epochs",
-                 "label_smoothing"):
-        default = getattr(DEFAULTS, name)
-        parser.add_argument("--" + name.replace("_", "-"), type=type(default), default=default,
-                            help=f"as in train (default: {default})")
-    parser.add_argument("--nesterov", action="store_true", help="Nesterov momentum")
-    parser.add_argument("--no-augment", action="store_false", dest="augment",
-                        help="train without random crops and flips")
-    parser.add_argument("--validation", type=_positive_int, metavar="N",
+    add_recipe_arguments(parser, given_only=False, leave_out=("seed",))
+    parser.add_argument("--validation", type=positive_int, metavar="N",
                         help="hold out N class-balanced training images and score the runs on them "
                              "instead of the test set (for tuning)")
     tuning = parser.add_mutually_exclusive_group()
@@ -66,13 +53,13 @@ def add_arguments(parser):
     parser.add_argument("--runs-dir", help="where each run's checkpoint, metrics and curves go "
                         "(default: OUT/runs)")
     parser.add_argument("--dry-run", action="store_true", help="print the solved models and stop")
-    parser.add_argument("--threads", type=int, help="threads for Numba and BLAS of the runs in this "
+    parser.add_argument("--threads", type=positive_int, help="threads for Numba and BLAS of the runs in this "
                         "process, i.e. with --workers 1 (default: all cores)")
-    parser.add_argument("--workers", type=_positive_int,
+    parser.add_argument("--workers", type=positive_int,
                         help="runs at once, each in its own local process; 1: one run after the "
                              "other in this process (default: one per core, at most one per run, "
                              "the fastest layout measured)")
-    parser.add_argument("--threads-per-worker", type=_positive_int,
+    parser.add_argument("--threads-per-worker", type=positive_int,
                         help="Numba and BLAS threads of each worker (default: the cores shared "
                              "out evenly; with --scheduler: 1)")
     parser.add_argument("--scheduler", metavar="tcp://HOST:PORT",
@@ -89,17 +76,18 @@ def run(args):
     try:
         specs = solve_grid(args.models, args.macs, depth=args.depth, tolerance=args.tolerance)
     except ValueError as error:
-        raise SystemExit(f"error: {error}\nchoose another --macs, a larger --tolerance, or leave "
-                         f"these models out with --models") from None
+        raise UserError(f"--macs: {error}; choose another --macs, a larger --tolerance, or leave "
+                        f"these models out with --models") from None
     print(f"budget {args.macs / 1e6:.2f}M MACs per 32x32 image, within {args.tolerance:.0%}:")
     print(format_specs(specs, args.macs))
     if args.dry_run:
         return 0
     out = args.out or os.path.join("runs", f"compare-{args.data}-{args.macs / 1e6:g}M")
     study = _plan(args, specs)
+    _check_before_training(out, study[0].data, study[0].recipe)
     print(f"{len(study)} runs ({len(specs)} models x seeds {_seeds(args)}"
           f"{' x lrs ' + str(args.tune_lrs) if args.tune_lrs else ''}), recipe "
-          f"{study[0].recipe if study else {}}; writing to {out}")
+          f"{study[0].recipe}; writing to {out}")
     workers = args.workers or default_workers(len(study))
     threads = _threads_per_worker(args, workers)
     with make_executor(workers, threads, args.scheduler) as executor:
@@ -127,7 +115,7 @@ def _plan(args, specs):
     if args.validation is not None:
         data["validation"] = args.validation
     if args.tune_lrs and args.validation is None:
-        raise SystemExit("error: --tune-lrs must not see the test set: add --validation N (e.g. "
+        raise UserError("--tune-lrs must not see the test set: add --validation N (e.g. "
                          "--validation 5000) to tune on held-out training images")
     if args.tune_lrs:
         return [runs.Run(spec, seed, {**recipe, "lr": lr}, data)
@@ -137,7 +125,7 @@ def _plan(args, specs):
         try:
             lrs = choose_lrs(read_results(args.lr_from), list(lrs))
         except (OSError, ValueError) as error:
-            raise SystemExit(f"error: --lr-from {args.lr_from}: {error}") from None
+            raise UserError(f"--lr-from {args.lr_from}: {error}") from None
         print("learning rates chosen by tuning: " + ", ".join(f"{name} {lr:g}"
                                                              for name, lr in lrs.items()))
     return [runs.Run(spec, seed, {**recipe, "lr": lrs[spec.name]}, data)
@@ -155,6 +143,20 @@ def _failed(study, rows):
               f"command again to retry them")
         return 1
     return 0
+
+
+def _check_before_training(out, data, recipe):
+    """Every mistake the runs would meet, found now: the folder, the data, the subset, a results
+    file that cannot be read, a batch larger than the training set."""
+    check_writable_folder(out, "--out")
+    try:
+        read_results(os.path.join(out, "results.csv"))
+    except ValueError as error:
+        raise UserError(f"--out: {error}") from None
+    dataset = load_requested_data(data)  # only to check it: the runs load it where they train
+    if recipe["batch_size"] > len(dataset.y_train):
+        raise UserError(f"--batch-size: {recipe['batch_size']} is larger than the training set "
+                        f"({len(dataset.y_train)} images)")
 
 
 def format_specs(specs, target):
@@ -201,10 +203,13 @@ def _parse_models(text):
     return names
 
 
-def _positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+def _fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}")
     return value
 
 

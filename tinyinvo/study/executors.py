@@ -17,6 +17,9 @@ import concurrent.futures
 import contextlib
 import multiprocessing
 import os
+import threading
+import time
+from concurrent.futures.process import BrokenProcessPool
 
 from tinyinvo.backend import set_backend, set_num_threads
 
@@ -46,12 +49,7 @@ def make_executor(workers=1, threads_per_worker=None, scheduler=None):
             # pure=False: a retried run is a new task, not the cached failure of the first try
             yield client.get_executor(pure=False)
     elif workers > 1:
-        threads = threads_per_worker or default_threads(workers)
-        # "spawn": a fresh interpreter per worker; forking a process whose Numba threads already
-        # run is unsafe, and spawn is what macOS and Windows do anyway
-        pool = concurrent.futures.ProcessPoolExecutor(
-            workers, mp_context=multiprocessing.get_context("spawn"),
-            initializer=limit_threads_at_start, initargs=(threads,))
+        pool = LocalPool(workers, threads_per_worker or default_threads(workers))
         try:
             yield pool
         finally:
@@ -63,9 +61,8 @@ def make_executor(workers=1, threads_per_worker=None, scheduler=None):
 def default_workers(runs):
     """Local workers when the user gives none: one per core, but no more than there are runs.
 
-    Measured on 2 cores (benchmarks/bench_study.py, README): 2 workers x 1 thread finish 1.2x the
-    runs per hour of one run at a time on 2 threads. Independent runs use every core all the time;
-    one run's Numba loops and small BLAS calls leave a core idle at every synchronisation.
+    Independent runs use every core all the time, while one run's Numba loops and small BLAS
+    calls leave a core idle at every synchronisation (measured in benchmarks/bench_study.py).
     """
     return max(1, min(os.cpu_count() or 1, runs))
 
@@ -75,15 +72,60 @@ def default_threads(workers):
     return max(1, (os.cpu_count() or 1) // workers)
 
 
-def limit_threads_at_start(threads):
-    """Initializer of a local worker process: ``threads`` threads for the libraries loaded later.
+class LocalPool(concurrent.futures.Executor):
+    """A pool of ``workers`` local processes that replaces itself when one of them dies.
 
-    Numba's thread pool and OpenMP read these variables when they start, i.e. at the first
+    A ProcessPoolExecutor whose worker is killed (by the out-of-memory killer, say) is "broken":
+    every run it holds fails with BrokenProcessPool and it refuses new ones. The study retries
+    failed runs, so this pool only has to start afresh on the next submit. ``max_workers`` tells
+    the study how many runs to keep in flight: one per worker, so a death fails only the runs
+    that were training.
+    """
+
+    def __init__(self, workers, threads):
+        self.max_workers, self.threads = workers, threads
+        self.pool = self._start()
+
+    def _start(self):
+        # "spawn": a fresh interpreter per worker; forking a process whose Numba threads already
+        # run is unsafe, and spawn is what macOS and Windows do anyway
+        return concurrent.futures.ProcessPoolExecutor(
+            self.max_workers, mp_context=multiprocessing.get_context("spawn"),
+            initializer=start_worker, initargs=(self.threads, os.getpid()))
+
+    def submit(self, fn, /, *args, **kwargs):
+        try:
+            return self.pool.submit(fn, *args, **kwargs)
+        except BrokenProcessPool:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = self._start()
+            return self.pool.submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait=True, *, cancel_futures=False):
+        self.pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
+def start_worker(threads, client_pid):
+    """Initializer of a local worker process: its thread count, and an end when the client ends.
+
+    Numba's thread pool and OpenMP read the THREAD_VARIABLES when they start, i.e. at the first
     parallel kernel of the worker. BLAS, already loaded with NumPy, is limited per run by
     ``train_on_worker`` (through ``set_num_threads``), as is Numba's count of the running thread.
+
+    A client killed with ``kill -9`` cannot stop its workers, and a worker left alone would train
+    on for hours, holding its memory. So a thread of the worker watches its parent process and
+    ends the worker when the parent is no longer ``client_pid`` (the orphan was adopted).
     """
     for name in THREAD_VARIABLES:
         os.environ[name] = str(threads)
+    threading.Thread(target=_exit_when_orphaned, args=(client_pid,), daemon=True,
+                     name="watch-client").start()
+
+
+def _exit_when_orphaned(client_pid, every_seconds=0.5):
+    while os.getppid() == client_pid:
+        time.sleep(every_seconds)
+    os._exit(1)  # no clean-up to wait for: the client that wanted the result is gone
 
 
 def train_on_worker(train, run, run_dir, progress, backend, threads):

@@ -1,20 +1,23 @@
 """results.csv: one row per finished run, keyed by its run_id (a hash of the run's config).
 
-Only the caller writes the file, after each finished run, by an atomic rewrite (a temporary file,
-then ``os.replace``): a crash leaves the previous complete file, never half a row. A rerun skips
-the runs whose run_id is already there. Where the runs execute (this process, worker processes, a
-Dask cluster) is the business of an Executor: see ``tinyinvo.study.executors``.
+Only the caller writes the file, after each finished run, by an atomic rewrite
+(``tinyinvo.plumbing.atomic_write``): a crash or a full disk leaves the previous complete file,
+never half a row. Each write holds a lock (``results.csv.lock``), re-reads the file and adds its
+row to what is there, so two ``compare`` commands on one folder (say, with other ``--models``)
+both keep their rows. A rerun skips the runs whose run_id is already there. Where the runs
+execute (this process, worker processes, a Dask cluster) is the business of an Executor: see
+``tinyinvo.study.executors``.
 """
 
 from concurrent.futures import FIRST_COMPLETED, wait
 import csv
 import os
 import sys
-import tempfile
 
 from tqdm.auto import tqdm
 
 from tinyinvo.backend import get_backend
+from tinyinvo.plumbing import atomic_write, locked
 from tinyinvo.study.executors import InProcessExecutor, train_on_worker
 
 RETRIES = 1  # times a failed run is tried again within one study
@@ -42,7 +45,10 @@ COLUMNS = {
 
 
 def read_results(path):
-    """The rows of a results.csv as dicts with typed values; [] when the file does not exist."""
+    """The rows of a results.csv as dicts with typed values; [] when the file does not exist.
+
+    A line that cannot be read (cut short, a value of the wrong type) raises ValueError naming the
+    file, the line and the column."""
     if not os.path.exists(path):
         return []
     with open(path, newline="") as file:
@@ -50,31 +56,51 @@ def read_results(path):
         missing = sorted(set(COLUMNS) - set(reader.fieldnames or ()))
         if missing:
             raise ValueError(f"{path} is not a results file of this version: it lacks {missing}")
-        return [{key: None if row[key] == "" else COLUMNS[key](row[key]) for key in COLUMNS}
-                for row in reader]
+        return [_typed(row, path, reader.line_num) for row in reader]
+
+
+def _typed(row, path, line):
+    # a line that ends early is cut short, and its last value may be cut too: say so first
+    cut = [key for key in COLUMNS if row[key] is None]
+    typed = {}
+    for key, kind in COLUMNS.items():
+        text = row[key]
+        try:
+            if cut:
+                key = cut[0]
+                raise ValueError("the line is cut short")
+            typed[key] = None if text == "" else kind(text)
+        except ValueError as error:
+            raise ValueError(f"{path}, line {line}, column {key}: {error}; fix or delete that "
+                             f"line (a rerun trains its run again)") from None
+    return typed
 
 
 def write_results(path, rows):
     """Write ``rows`` (dicts with the keys of COLUMNS) to ``path`` atomically."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".results-", suffix=".csv")
-    try:
-        with os.fdopen(handle, "w", newline="") as file:
-            writer = csv.DictWriter(file, fieldnames=list(COLUMNS), extrasaction="raise")
-            writer.writeheader()
-            writer.writerows(rows)
-        os.replace(temporary, path)
-    except BaseException:
-        os.remove(temporary)
-        raise
+    def write(file):
+        writer = csv.DictWriter(file, fieldnames=list(COLUMNS), extrasaction="raise")
+        writer.writeheader()
+        writer.writerows(rows)
+
+    atomic_write(path, write, binary=False)
+
+
+def add_result(path, row):
+    """Add ``row`` to ``path`` under the file's lock, keeping every row other writers added since
+    we last read it (a row of the same run_id is replaced). Returns all rows now in the file."""
+    with locked(path):
+        rows = [old for old in read_results(path) if old["run_id"] != row["run_id"]] + [row]
+        write_results(path, rows)
+    return rows
 
 
 def run_missing(runs, path, train, *, runs_dir=None, progress=True, executor=None, threads=None):
     """Train the runs that ``path`` does not hold yet, appending each row as soon as it is done.
 
-    Every run is an independent task of ``executor``; this function alone writes ``path``. A run
-    that fails is reported and tried once more; one that fails twice is reported and left out
+    Every run is an independent task of ``executor``; only the caller writes ``path`` (under its
+    lock, see ``add_result``). A run that fails, or whose local worker process dies, is reported
+    and tried once more; one that fails twice is reported and left out
     (a rerun of the study tries it again).
 
     Inputs:
@@ -91,14 +117,16 @@ def run_missing(runs, path, train, *, runs_dir=None, progress=True, executor=Non
     - threads: Numba and BLAS threads of each run on a worker (None: leave the worker's setting)
     Returns the rows of the finished runs of ``runs`` (before or now), in the order of ``runs``.
     """
-    rows = read_results(path)
+    with locked(path):
+        rows = read_results(path)
     done = {row["run_id"] for row in rows}
     todo = list({run.key(): run for run in runs if run.key() not in done}.values())
     in_process = executor is None
     executor = InProcessExecutor() if in_process else executor
     # in this process a submitted run has finished already: submit one at a time, so that each
-    # row is written before the next run starts; workers get every run at once and queue them
-    most_pending = 1 if in_process else max(1, len(todo))
+    # row is written before the next run starts. A local pool gets one run per worker, so that
+    # a worker that dies takes only the runs it was training with it; Dask queues every run.
+    most_pending = 1 if in_process else getattr(executor, "max_workers", None) or max(1, len(todo))
     hidden = {} if progress else dict(disable=True)  # so that TQDM_DISABLE=1 still works
     with tqdm(total=len(runs), initial=len(runs) - len(todo), desc="study", unit="run",
               **hidden) as bar:
@@ -119,8 +147,7 @@ def run_missing(runs, path, train, *, runs_dir=None, progress=True, executor=Non
                 run = pending.pop(future)
                 error = future.exception()
                 if error is None:
-                    rows.append(future.result())
-                    write_results(path, rows)
+                    rows = add_result(path, future.result())
                     bar.set_postfix(model=run.model.name, seed=run.seed)
                     bar.update(1)
                     continue
@@ -130,5 +157,7 @@ def run_missing(runs, path, train, *, runs_dir=None, progress=True, executor=Non
                           file=sys.stderr)
                 if again:
                     queue.append(run)
+    with locked(path):  # with the rows another client may have added meanwhile
+        rows = read_results(path)
     by_key = {row["run_id"]: row for row in rows}
     return [by_key[run.key()] for run in runs if run.key() in by_key]

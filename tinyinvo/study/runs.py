@@ -14,12 +14,13 @@ from dataclasses import dataclass, field, fields
 
 from tinyinvo.backend import get_backend
 from tinyinvo.count.analytic import analytic_cost
-from tinyinvo.data import load
 from tinyinvo.models import build
+from tinyinvo.plumbing import load_data
 from tinyinvo.provenance import provenance
 from tinyinvo.study.grid import ModelSpec
-from tinyinvo.train.trainer import (CHECKPOINT_NAME, INIT_STREAM, TrainConfig, Trainer, evaluate,
-                                    make_rng)
+from tinyinvo.train.config import INIT_STREAM, TrainConfig, make_rng
+from tinyinvo.train.evaluate import evaluate
+from tinyinvo.train.trainer import CHECKPOINT_NAME, Trainer
 
 INFERENCE_BATCH = 256  # images per forward pass when timing inference
 RECIPE_FIELDS = tuple(f.name for f in fields(TrainConfig) if f.name != "seed")
@@ -113,7 +114,4 @@ def _trainer(run, data, run_dir, progress):
 @functools.lru_cache(maxsize=1)
 def _load_data(source_json):
     """The data set of a run, loaded once per process for consecutive runs on the same data."""
-    source = json.loads(source_json)
-    if isinstance(source.get("subset"), list):
-        source["subset"] = tuple(source["subset"])
-    return load(source.pop("name"), **source)
+    return load_data(json.loads(source_json))

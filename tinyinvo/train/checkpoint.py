@@ -13,16 +13,18 @@ so opening a checkpoint cannot run code). Its entries:
 JSON records are stored as 0-d string arrays. Python writes floats to JSON with enough digits to
 read back the same float, so the history survives a round trip bit for bit.
 
-Writing is atomic: the archive goes to a temporary file in the same directory, which then
-replaces the old checkpoint in one ``os.replace``. A crash (or Ctrl-C) while writing leaves the
-previous checkpoint as it was, never a half-written file.
+Writing is atomic (``tinyinvo.plumbing.atomic_write``): the archive goes to a temporary file in
+the same directory, which then replaces the old checkpoint in one ``os.replace``. A crash, a
+Ctrl-C or a full disk while writing leaves the previous checkpoint as it was, never a half-written
+file.
 """
 
 import json
 import os
-import tempfile
 
 import numpy as np
+
+from tinyinvo.plumbing import atomic_write
 
 ARRAY_GROUPS = ("model", "optimizer")
 RECORDS = ("config", "progress", "rng", "history")
@@ -63,22 +65,3 @@ def load_checkpoint(path):
     if missing:
         raise ValueError(f"{path} is not a tinyinvo checkpoint: it has no {missing}")
     return contents
-
-
-def atomic_write(path, write):
-    """Call ``write(file)`` on a temporary file next to ``path``, then move it onto ``path``.
-
-    If ``write`` fails, the temporary file is removed and ``path`` is untouched.
-    """
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".npz")
-    try:
-        with os.fdopen(descriptor, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())  # the bytes are on disk before the rename makes them visible
-        os.replace(temporary, path)
-    except BaseException:  # also KeyboardInterrupt: never leave the temporary file behind
-        os.unlink(temporary)
-        raise

@@ -5,28 +5,34 @@
     python -m tinyinvo eval --checkpoint runs/red/checkpoint.npz
 
 Each command is a pair ``add_*_arguments(parser)`` / ``run_*(args)``, listed in ``tinyinvo/__main__.py``.
+Every mistake in what is asked (a flag, the output folder, the data, the subset) is found before
+the first training step and raised as a ``UserError``: one line, exit status 2.
 """
 
 import argparse
-import contextlib
 import os
-import signal
-import threading
+import zipfile
 from dataclasses import asdict, fields
 
 import numpy as np
 
 from tinyinvo.backend import BACKENDS, get_backend, set_backend, set_num_threads
 from tinyinvo.data import NAMES
-from tinyinvo.models import build
+from tinyinvo.models import PRESETS, build
+from tinyinvo.plumbing import (UserError, blame, check_writable_folder, load_requested_data,
+                               sigterm_as_ctrl_c)
 from tinyinvo.train.checkpoint import load_checkpoint
-from tinyinvo.train.trainer import (CHECKPOINT_NAME, INIT_STREAM, TrainConfig, Trainer, evaluate,
-                                    load_data, make_rng, model_from_config)
+from tinyinvo.train.config import INIT_STREAM, TrainConfig, make_rng
+from tinyinvo.train.evaluate import evaluate
+from tinyinvo.train.flags import (add_data_arguments, add_recipe_arguments, parse_subset,
+                                  positive_int)
+from tinyinvo.train.resume import model_from_config
+from tinyinvo.train.trainer import CHECKPOINT_NAME, Trainer
 
 # What defines a run: the model, the data and the TrainConfig. Saved in the checkpoint, so a
 # resumed run takes them from there and they may not be given again with --resume.
 RUN_DEFAULTS = dict(model="rednet26", width=16, data="shapes", subset=None, **asdict(TrainConfig()))
-ALLOWED_WITH_RESUME = {"data_dir", "out", "threads", "backend", "resume"}
+ALLOWED_WITH_RESUME = {"data_dir", "out", "threads", "backend", "resume", "debug"}
 
 
 # ---- train ----
@@ -39,24 +45,12 @@ def add_train_arguments(parser):
         # which options were given (and refuse the ones the checkpoint decides)
         parser.add_argument(flag, default=argparse.SUPPRESS, help=help, **kwargs)
 
-    option("--model", "network preset, e.g. rednet26, dwnet26, resnet26, resnet20")
-    option("--width", "base width (channels of the first stage)", type=int)
-    option("--data", "data set: shapes (synthetic, made in a second) or cifar10", choices=NAMES)
-    option("--data-dir", "CIFAR-10 folder or archive, e.g. cifar10-jpg.tar.gz")
-    option("--subset", "use N training images (N,M: and M test images)", type=parse_subset,
-           metavar="N[,M]")
-    option("--epochs", "epochs to train", type=int)
-    option("--batch-size", "images per training step", type=int)
-    option("--lr", "peak learning rate", type=float)
-    option("--momentum", "SGD momentum", type=float)
-    option("--nesterov", "use Nesterov momentum", action="store_true")
-    option("--weight-decay", "L2 weight decay on conv and linear weights", type=float)
-    option("--warmup-epochs", "epochs of linear learning-rate warm-up", type=float)
-    option("--label-smoothing", "label smoothing of the cross-entropy targets", type=float)
-    option("--no-augment", "train without random crops and flips", action="store_false",
-           dest="augment")
-    option("--seed", "seed of every random choice (weights, batch order, augmentation)", type=int)
-    option("--out", "run directory for metrics, curves and checkpoint "
+    option("--model", f"network preset: {', '.join(sorted(PRESETS))}", choices=sorted(PRESETS),
+           metavar="NAME")
+    option("--width", "base width (channels of the first stage)", type=positive_int)
+    add_data_arguments(parser, given_only=True)
+    add_recipe_arguments(parser, given_only=True)
+    option("--out", "run directory for config.json, metrics, curves and checkpoint "
                     "(default: runs/MODEL-wWIDTH-DATA)")
     option("--resume", "continue the run saved in --out (its settings come from the checkpoint)",
            action="store_true")
@@ -65,7 +59,7 @@ def add_train_arguments(parser):
 
 def _add_machine_options(parser, default):
     """Options of the machine, not of the run: also allowed with --resume, and for eval."""
-    parser.add_argument("--threads", type=int, default=default,
+    parser.add_argument("--threads", type=positive_int, default=default,
                         help="threads for the Numba kernels and BLAS (default: all cores)")
     parser.add_argument("--backend", choices=BACKENDS, default=default,
                         help="op backend (default: the checkpoint's; for a new run numba when "
@@ -84,85 +78,90 @@ def run_train(args):
     print(f"training {_describe(trainer.model)} on {trainer.data!r}, backend {get_backend()}, "
           f"{trainer.config.epochs} epochs of {trainer.steps_per_epoch} steps{start}; writing to {out}")
     try:
-        with _sigterm_as_ctrl_c():
+        with sigterm_as_ctrl_c():
             history = trainer.fit()
     except KeyboardInterrupt:
         print(f"\ninterrupted in epoch {trainer.epoch + 1} after step {trainer.step}; checkpoint "
               f"saved to {trainer.checkpoint_path}\ncontinue with: python -m tinyinvo train "
               f"--resume --out {out}")
         return 130  # the usual exit status after Ctrl-C
+    except OSError as error:  # a full disk, a folder that became read-only: not our mistake
+        print(f"error: could not write {error.filename or out} ({error.strerror or error}); its "
+              f"previous version is kept. Make room, then continue from the last checkpoint with: "
+              f"python -m tinyinvo train --resume --out {out}")
+        return 1
     last = history[-1]
     print(f"final test accuracy {last['test_accuracy']:.2%} (test loss {last['test_loss']:.4f}) "
           f"after {last['epoch']} epochs\n"
           f"learning curves: {os.path.join(out, 'curves.png')}\n"
           f"metrics:         {os.path.join(out, 'metrics.csv')} and metrics.jsonl\n"
+          f"run record:      {os.path.join(out, 'config.json')}\n"
           f"checkpoint:      {trainer.checkpoint_path}\n"
           f"evaluate again:  python -m tinyinvo eval --checkpoint {trainer.checkpoint_path}")
     return 0
-
-
-@contextlib.contextmanager
-def _sigterm_as_ctrl_c():
-    """Let ``kill PID`` (SIGTERM) stop the run as Ctrl-C does: checkpoint, then exit.
-
-    A run started in the background by a script (``... &``) ignores SIGINT, and SIGTERM is how
-    background and batch jobs are stopped. Main thread only (where handlers can be set).
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _new_trainer(given):
     run = {**RUN_DEFAULTS, **{key: value for key, value in given.items() if key in RUN_DEFAULTS}}
     out = given.get("out", os.path.join("runs", f"{run['model']}-w{run['width']}-{run['data']}"))
     if os.path.exists(os.path.join(out, CHECKPOINT_NAME)):
-        raise SystemExit(f"error: {out} already holds a run ({CHECKPOINT_NAME}). Continue it with "
-                         f"--resume --out {out}, or choose another --out.")
+        raise UserError(f"--out: {out} already holds a run ({CHECKPOINT_NAME}). Continue it with "
+                        f"--resume --out {out}, or choose another --out.")
+    check_writable_folder(out, "--out")
     source = dict(name=run["data"], data_dir=given.get("data_dir"), subset=run["subset"],
                   seed=run["seed"])
-    data = load_data(source)
-    model = build(run["model"], num_classes=len(data.classes), width=run["width"],
-                  rng=make_rng(run["seed"], INIT_STREAM))
+    data = load_requested_data(source)
+    with blame("--model/--width"):
+        model = build(run["model"], num_classes=len(data.classes), width=run["width"],
+                      rng=make_rng(run["seed"], INIT_STREAM))
     config = TrainConfig(**{field.name: run[field.name] for field in fields(TrainConfig)})
-    return Trainer(model, data, config, out_dir=out, data_source=source)
+    with blame("--batch-size"):
+        return Trainer(model, data, config, out_dir=out, data_source=source)
 
 
 def _resumed_trainer(given):
     if "out" not in given:
-        raise SystemExit("error: --resume needs --out RUN_DIR, the directory of the run to continue")
+        raise UserError("--resume needs --out RUN_DIR, the directory of the run to continue")
     refused = sorted(set(given) - ALLOWED_WITH_RESUME)
     if refused:
         flags = ", ".join("--" + key.replace("_", "-") for key in refused)
-        raise SystemExit(f"error: --resume continues the run with the settings saved in its "
-                         f"checkpoint; remove {flags} (with --resume only --out, --data-dir, "
-                         f"--threads and --backend are allowed)")
+        raise UserError(f"--resume continues the run with the settings saved in its "
+                        f"checkpoint; remove {flags} (with --resume only --out, --data-dir, "
+                        f"--threads and --backend are allowed)")
     path = os.path.join(given["out"], CHECKPOINT_NAME)
-    if not os.path.exists(path):
-        raise SystemExit(f"error: --resume: there is no checkpoint at {path}. Check --out, or "
-                         f"start a new run by leaving out --resume.")
+    if not os.path.isfile(path):
+        raise UserError(f"--resume: there is no checkpoint at {path}. Check --out, or "
+                        f"start a new run by leaving out --resume.")
+    check_writable_folder(given["out"], "--out")
+    contents = _read_checkpoint(path, "--out")
     if "backend" not in given:  # the same backend as before, for an exact continuation
-        set_backend(load_checkpoint(path)["config"]["backend"])
-    return Trainer.from_checkpoint(path, data_dir=given.get("data_dir"), out_dir=given["out"])
+        set_backend(contents["config"]["backend"])
+    source = contents["config"]["data"]["source"]
+    if source is None:
+        raise UserError(f"--resume: {path} does not record how its data was loaded (it was "
+                        f"trained on a Dataset made in Python): continue it in Python")
+    data = load_requested_data({**source, **({"data_dir": given["data_dir"]} if "data_dir" in given else {})})
+    return Trainer.from_checkpoint(path, data=data, data_dir=given.get("data_dir"),
+                                   out_dir=given["out"])
 
 
-def parse_subset(text):
-    """ "500" -> 500 (training images; all test images), "500,100" -> (500, 100)."""
-    numbers = [int(part) for part in text.split(",")]
-    if len(numbers) > 2:
-        raise argparse.ArgumentTypeError(f"expected N or N,M, got {text!r}")
-    return numbers[0] if len(numbers) == 1 else tuple(numbers)
+def _read_checkpoint(path, argument):
+    if os.path.isdir(path):
+        raise UserError(f"{argument}: {path} is a folder; expected a checkpoint file such as "
+                        f"{os.path.join(path, CHECKPOINT_NAME)}")
+    if not os.path.isfile(path):
+        raise UserError(f"{argument}: there is no file {path}")
+    try:
+        return load_checkpoint(path)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+        raise UserError(f"{argument}: {path} is not a readable tinyinvo checkpoint ({error})") \
+            from error
 
 
 def _set_machine(given):
-    if "backend" in given:
+    if given.get("backend"):
         set_backend(given["backend"])
-    if "threads" in given:
+    if given.get("threads"):
         set_num_threads(given["threads"])
 
 
@@ -180,27 +179,39 @@ def add_eval_arguments(parser):
     parser.add_argument("--subset", type=parse_subset, metavar="N[,M]",
                         help="N,M: test on M test images (N: the training images to load; "
                              "default: the checkpoint's)")
-    parser.add_argument("--batch-size", type=int, default=256, help="images per forward pass "
-                        "(default: %(default)s)")
+    parser.add_argument("--batch-size", type=positive_int, default=256,
+                        help="images per forward pass (default: %(default)s)")
+    parser.add_argument("--force", action="store_true",
+                        help="evaluate even on a data set whose class names differ from the "
+                             "model's (as many classes, other names)")
     _add_machine_options(parser, default=None)
 
 
 def run_eval(args):
-    contents = load_checkpoint(args.checkpoint)
+    contents = _read_checkpoint(args.checkpoint, "--checkpoint")
     run = contents["config"]
-    set_backend(args.backend or run["backend"])
-    if args.threads:
-        set_num_threads(args.threads)
+    _set_machine(dict(backend=args.backend or run["backend"], threads=args.threads))
     model = model_from_config(run)
     model.load_state_dict(contents["model"])
     source = dict(run["data"]["source"] or {})
     overrides = dict(name=args.data, data_dir=args.data_dir, subset=args.subset)
     source.update({key: value for key, value in overrides.items() if value is not None})
-    data = load_data(source if "name" in source else None)
+    if "name" not in source:
+        raise UserError("--data: this checkpoint does not record its data (it was trained on a "
+                        "Dataset made in Python); give --data and --data-dir")
+    data = load_requested_data(source)
     classes = run["data"]["classes"]
     if len(data.classes) != len(classes):
-        raise SystemExit(f"error: the model was trained on {len(classes)} classes, {data.name} has "
-                         f"{len(data.classes)}")
+        raise UserError(f"--data: the model was trained on {len(classes)} classes, {data.name} "
+                        f"has {len(data.classes)}")
+    if list(data.classes) != list(classes):
+        if not args.force:
+            raise UserError(f"--data: {data.name}'s classes ({', '.join(data.classes[:3])}, ...) "
+                            f"are not the model's ({', '.join(classes[:3])}, ...): its accuracy "
+                            f"would mean nothing. Add --force to evaluate anyway.")
+        print(f"warning: --force: the model's classes are not {data.name}'s; per-class rows "
+              f"below are named after {data.name}'s labels")
+        classes = list(data.classes)
     mean, std = (np.array(run["data"][key], dtype=np.float32) for key in ("mean", "std"))
     result = evaluate(model, data.x_test, data.y_test, args.batch_size, mean=mean, std=std,
                       progress=True)

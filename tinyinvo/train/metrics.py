@@ -3,12 +3,15 @@
 
 A row is a flat dict such as ``{"epoch": 3, "lr": 0.08, "train_loss": 0.9, "test_accuracy": 0.71,
 ...}``. Both files are rewritten from the whole history after every epoch, so after a resume they
-hold exactly the rows of the checkpoint (nothing duplicated, nothing lost).
+hold exactly the rows of the checkpoint (nothing duplicated, nothing lost). Each file is written
+atomically, so a full disk keeps the previous one.
 """
 
 import csv
 import json
 import os
+
+from tinyinvo.plumbing import atomic_write
 
 
 def write_metrics(history, directory):
@@ -16,17 +19,18 @@ def write_metrics(history, directory):
 
     Returns (csv_path, jsonl_path).
     """
-    os.makedirs(directory, exist_ok=True)
     csv_path = os.path.join(directory, "metrics.csv")
     jsonl_path = os.path.join(directory, "metrics.jsonl")
     columns = list(history[0]) if history else []
-    with open(csv_path, "w", newline="") as file:
+
+    def write_csv(file):
         writer = csv.DictWriter(file, fieldnames=columns)
         writer.writeheader()
         writer.writerows(history)
-    with open(jsonl_path, "w") as file:
-        for row in history:
-            file.write(json.dumps(row) + "\n")
+
+    atomic_write(csv_path, write_csv, binary=False)
+    atomic_write(jsonl_path, lambda file: file.writelines(json.dumps(row) + "\n" for row in history),
+                 binary=False)
     return csv_path, jsonl_path
 
 

@@ -1,5 +1,6 @@
 """The training loop: mini-batch SGD over epochs, a test-set evaluation after each epoch, and
-(when given an output directory) metrics, learning curves and a checkpoint after each epoch.
+(when given an output directory) a checkpoint, metrics, learning curves and config.json after
+each epoch.
 
     data = tinyinvo.data.load("shapes", subset=2000)
     model = tinyinvo.models.build("rednet26", width=16, rng=make_rng(0, INIT_STREAM))
@@ -10,68 +11,34 @@
 One training step:  logits = model(x);  loss, dlogits = softmax_cross_entropy(logits, y);
 model.backward(dlogits);  optimizer.step(model.gradients(), lr=schedule(step)).
 
-Reproducibility. Every random choice comes from the run's seed: the initial weights from the
-generator (seed, INIT_STREAM), the order and augmentation of epoch e's batches from the generator
-(seed, EPOCH_STREAM, e). The batches of an epoch can therefore be made again at any time, and this
-is how a run continues from a checkpoint, even one saved in the middle of an epoch, exactly as if
-it had never stopped: re-create the epoch's generator, draw the batches already trained on again
-and skip them, and go on from there.
+A run continues from a checkpoint, even one saved in the middle of an epoch, exactly as if it had
+never stopped: re-create the epoch's generator (tinyinvo.train.config), draw the batches already
+trained on again and skip them, and go on from there. A step is all or nothing: Ctrl-C (or
+SIGTERM) during its forward pass, backward pass or weight update waits until the step is done, so a
+checkpoint never holds BatchNorm statistics or weights of a step it does not count.
 """
 
-import contextlib
 import math
 import os
-import signal
-import threading
 import time
 import warnings
-from dataclasses import asdict, dataclass
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from tinyinvo.backend import get_backend
-from tinyinvo.data import iterate_batches, load
+from tinyinvo.data import iterate_batches
 from tinyinvo.memory import keep_freed_memory
-from tinyinvo.models import build
 from tinyinvo.nn import softmax_cross_entropy
-from tinyinvo.train.checkpoint import load_checkpoint, save_checkpoint
-from tinyinvo.train.metrics import write_metrics
+from tinyinvo.plumbing import interrupts_held, load_data, remove_leftovers
+from tinyinvo.train import resume
+from tinyinvo.train.checkpoint import load_checkpoint
+from tinyinvo.train.config import EPOCH_STREAM, TrainConfig, make_rng
+from tinyinvo.train.evaluate import evaluate, progress_bar
 from tinyinvo.train.optim import SGD
-from tinyinvo.train.plots import plot_curves
+from tinyinvo.train.records import write_config, write_epoch_outputs
 from tinyinvo.train.schedule import WarmupCosine
 
-INIT_STREAM, EPOCH_STREAM = 0, 1  # the two uses of the seed: initial weights, batches of an epoch
 CHECKPOINT_NAME = "checkpoint.npz"
-
-
-def make_rng(seed, *stream):
-    """A Generator for one use of the run's seed, e.g. ``make_rng(seed, EPOCH_STREAM, epoch)``.
-
-    Different streams give independent generators; the same stream always gives the same one.
-    """
-    return np.random.default_rng([seed, *stream])
-
-
-@dataclass
-class TrainConfig:
-    """The settings of a training run. The defaults suit a small network on a CPU."""
-
-    epochs: int = 15
-    batch_size: int = 128
-    lr: float = 0.1              # peak learning rate, reached at the end of the warm-up
-    momentum: float = 0.9
-    nesterov: bool = False
-    weight_decay: float = 5e-4   # on weights only, see tinyinvo.train.optim
-    warmup_epochs: float = 1.0   # linear warm-up length, then cosine decay to 0
-    label_smoothing: float = 0.0
-    augment: bool = True         # random crop and flip of the training images
-    seed: int = 0
-
-    def __post_init__(self):
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError(f"epochs and batch_size must be >= 1, got epochs={self.epochs}, "
-                             f"batch_size={self.batch_size}")
 
 
 class Trainer:
@@ -81,8 +48,8 @@ class Trainer:
     - model: a Layer mapping (N, 3, H, W) images to (N, num_classes) logits
     - data: a tinyinvo.data.Dataset (uint8 images, int64 labels, classes, mean, std)
     - config: a TrainConfig (None: the defaults)
-    - out_dir: directory for metrics.csv, metrics.jsonl, curves.png and checkpoint.npz after each
-      epoch (None: keep everything in memory)
+    - out_dir: directory for config.json (when training starts) and metrics.csv, metrics.jsonl,
+      curves.png and checkpoint.npz after each epoch (None: keep everything in memory)
     - data_source: the keyword arguments of ``tinyinvo.data.load`` that gave ``data``; saved in the
       checkpoint so that a resumed run or ``eval`` can load the data again
     - callbacks: functions ``callback(event, trainer)``, called with event "step_end" after each
@@ -130,8 +97,16 @@ class Trainer:
         Returns the history: a list with one dict of metrics per epoch. On Ctrl-C
         (KeyboardInterrupt) the current state is checkpointed (when there is an out_dir) and the
         KeyboardInterrupt is raised again; ``fit()`` or a resume carries on from that point.
+        An OSError while writing the outputs (a full disk) stops the run; the files keep their
+        previous versions.
         """
         keep_freed_memory()  # every step allocates what the last one freed: reuse it (tinyinvo.memory)
+        if self.out_dir is not None:
+            remove_leftovers(self.out_dir)
+            record = resume.run_record(self)
+            write_config(record, self.out_dir)
+            if self.history:  # resumed: files that a full disk kept at an older epoch catch up
+                write_epoch_outputs(self.history, record, self.out_dir)
         try:
             while self.epoch < self.config.epochs:
                 self._train_epoch()
@@ -151,10 +126,10 @@ class Trainer:
             started = time.perf_counter()
             for x, y in batches:
                 lr = self.schedule(self.step)
-                logits = self.model.forward(x)
-                loss, dlogits = softmax_cross_entropy(logits, y, config.label_smoothing)
-                self.model.backward(dlogits)
-                with _interrupts_held():  # a Ctrl-C here waits: a checkpoint never holds half a step
+                with interrupts_held():  # a Ctrl-C here waits: a checkpoint never holds part of a step
+                    logits = self.model.forward(x)  # in train mode this updates BatchNorm's statistics
+                    loss, dlogits = softmax_cross_entropy(logits, y, config.label_smoothing)
+                    self.model.backward(dlogits)
                     self.optimizer.step(self.model.gradients(), lr)
                     self._count_step(loss, logits, y, rng)
                     self.running["seconds"] += time.perf_counter() - started
@@ -203,18 +178,16 @@ class Trainer:
                    test_loss=test["loss"], test_accuracy=test["accuracy"],
                    images_per_second=self.running["seen"] / self.running["seconds"],
                    train_seconds=self.running["seconds"], eval_seconds=time.perf_counter() - started)
-        with _interrupts_held():
+        with interrupts_held():
             self.history.append(row)
             self.epoch += 1
             self.step_in_epoch = 0
             self.running = _zero_sums()
             self.rng_state = make_rng(self.config.seed, EPOCH_STREAM, self.epoch).bit_generator.state
         _warn_if_diverged(self.model, row)
-        if self.out_dir is not None:
-            write_metrics(self.history, self.out_dir)
-            plot_curves(self.history, os.path.join(self.out_dir, "curves.png"),
-                        title=os.path.basename(os.path.normpath(self.out_dir)))
+        if self.out_dir is not None:  # the checkpoint first: the other files can be made from it
             self.save_checkpoint()
+            write_epoch_outputs(self.history, resume.run_record(self), self.out_dir)
         if self.progress:
             tqdm.write(f"epoch {row['epoch']:>3}/{self.config.epochs}  "
                        f"train loss {row['train_loss']:.4f} acc {row['train_accuracy']:6.2%}  "
@@ -226,43 +199,18 @@ class Trainer:
         for callback in self.callbacks:
             callback(event, self)
 
-    # ---- checkpoints ----
+    # ---- checkpoints (tinyinvo.train.resume) ----
     def save_checkpoint(self, path=None):
         """Save everything needed to continue this run to ``path`` (default out_dir/checkpoint.npz)."""
         path = self.checkpoint_path if path is None else path
         if path is None:
             raise ValueError("this trainer has no out_dir: pass save_checkpoint a path")
-        data = self.data
-        config = dict(train=asdict(self.config), model=getattr(self.model, "config", None),
-                      data=dict(source=self.data_source, name=data.name, classes=list(data.classes),
-                                mean=data.mean.tolist(), std=data.std.tolist()),
-                      backend=get_backend())
-        progress = dict(epoch=self.epoch, step=self.step, step_in_epoch=self.step_in_epoch,
-                        steps_per_epoch=self.steps_per_epoch, running=self.running)
-        save_checkpoint(path, dict(model=self.model.state_dict(), optimizer=self.optimizer.state_dict(),
-                                   config=config, progress=progress, rng=self.rng_state,
-                                   history=self.history))
+        resume.save_run(self, path)
         return path
 
     def restore(self, contents):
         """Continue from checkpoint ``contents`` (as returned by ``load_checkpoint``)."""
-        saved_config = contents["config"]["train"]
-        differing = sorted(key for key, value in asdict(self.config).items()
-                           if saved_config.get(key) != value)
-        if differing:
-            raise ValueError(f"this trainer's config differs from the checkpoint's in {differing}: "
-                             f"use TrainConfig(**checkpoint['config']['train'])")
-        progress = contents["progress"]
-        if progress["steps_per_epoch"] != self.steps_per_epoch:
-            raise ValueError(f"the checkpoint has {progress['steps_per_epoch']} steps per epoch, this "
-                             f"trainer {self.steps_per_epoch}: the data or the batch size differ")
-        self.model.load_state_dict(contents["model"])
-        self.optimizer.load_state_dict(contents["optimizer"])
-        self.epoch, self.step = progress["epoch"], progress["step"]
-        self.step_in_epoch, self.running = progress["step_in_epoch"], progress["running"]
-        self.rng_state = contents["rng"]
-        self.history = contents["history"]
-        return self
+        return resume.restore_run(self, contents)
 
     @classmethod
     def from_checkpoint(cls, path, *, data=None, data_dir=None, out_dir=None, **trainer_options):
@@ -280,17 +228,9 @@ class Trainer:
         if data is None:
             data = load_data(source)
         out_dir = os.path.dirname(os.path.abspath(path)) if out_dir is None else out_dir
-        trainer = cls(model_from_config(run), data, TrainConfig(**run["train"]), out_dir=out_dir,
-                      data_source=source, **trainer_options)
+        trainer = cls(resume.model_from_config(run), data, TrainConfig(**run["train"]),
+                      out_dir=out_dir, data_source=source, **trainer_options)
         return trainer.restore(contents)
-
-
-def progress_bar(show, iterable=None, **kwargs):
-    """A tqdm bar over batches, or none when ``show`` is False. ``disable`` is passed only to turn the
-    bar off, so the environment's ``TQDM_DISABLE=1`` (and other TQDM_* settings) still apply."""
-    if not show:
-        kwargs["disable"] = True
-    return tqdm(iterable, unit="batch", leave=False, **kwargs)
 
 
 def _warn_if_diverged(model, row):
@@ -303,84 +243,6 @@ def _warn_if_diverged(model, row):
                       f"try a lower --lr or a longer --warmup-epochs", RuntimeWarning, stacklevel=3)
 
 
-def evaluate(model, x, y, batch_size=256, *, mean, std, progress=False):
-    """Loss and accuracy of ``model`` in eval mode (BatchNorm uses its running statistics).
-
-    Inputs:
-    - model: a Layer mapping (N, C, H, W) images to (N, num_classes) logits
-    - x: uint8 images (N, C, H, W); y: int64 labels (N,)
-    - batch_size: images per forward pass
-    - mean, std: per-channel statistics (C,) of the training set, to normalise x
-    - progress: show a progress bar
-    Returns a dict: loss (mean cross-entropy), accuracy, per_class_accuracy (num_classes,) array
-    (nan for a class without test images), predictions (N,) int array.
-    The model's train/eval mode is restored afterwards.
-    """
-    was_training = model.training
-    model.eval()
-    loss_sum, predictions = 0.0, []
-    batches = iterate_batches(x, y, batch_size, shuffle=False, augment=False, mean=mean, std=std)
-    try:
-        for xb, yb in progress_bar(progress, batches, total=math.ceil(len(y) / batch_size), desc="test"):
-            logits = model.forward(xb)
-            loss, _ = softmax_cross_entropy(logits, yb)
-            loss_sum += loss * len(yb)
-            predictions.append(logits.argmax(axis=1))
-    finally:
-        model.train(was_training)
-    predictions = np.concatenate(predictions)
-    num_classes = logits.shape[1]
-    hits = np.bincount(y[predictions == y], minlength=num_classes)
-    counts = np.bincount(y, minlength=num_classes)
-    per_class = np.divide(hits, counts, out=np.full(num_classes, np.nan), where=counts > 0)
-    return dict(loss=loss_sum / len(y), accuracy=float(np.mean(predictions == y)),
-                per_class_accuracy=per_class, predictions=predictions)
-
-
-def load_data(source):
-    """Load a data set from the keyword arguments of ``tinyinvo.data.load`` saved in a checkpoint."""
-    if source is None:
-        raise ValueError("this checkpoint does not record how its data was loaded (it was trained "
-                         "on a Dataset made in Python): pass the data explicitly (--data NAME)")
-    source = dict(source)
-    if isinstance(source.get("subset"), list):  # JSON stored the (n_train, n_test) tuple as a list
-        source["subset"] = tuple(source["subset"])
-    return load(source.pop("name"), **source)
-
-
-def model_from_config(run):
-    """A freshly initialised model of the architecture recorded in a checkpoint's config."""
-    if run["model"] is None:
-        raise ValueError("this checkpoint's model was not made by tinyinvo.models.build, so it "
-                         "cannot be rebuilt from the checkpoint: build it in Python and call "
-                         "model.load_state_dict(load_checkpoint(path)['model'])")
-    return build(**run["model"], rng=make_rng(run["train"]["seed"], INIT_STREAM))
-
-
 def _zero_sums():
     """Running sums over the current epoch's training batches."""
     return dict(loss_sum=0.0, correct=0, seen=0, seconds=0.0)
-
-
-@contextlib.contextmanager
-def _interrupts_held():
-    """Hold back Ctrl-C (SIGINT), and SIGTERM where it means the same, until the block is done,
-    then raise KeyboardInterrupt.
-
-    Only signals that would raise KeyboardInterrupt anyway (Python's default SIGINT handler, which
-    Jupyter uses too; the train command gives SIGTERM the same handler) and only in the main thread
-    (the only one that may set signal handlers); elsewhere the block runs as it is.
-    """
-    held = [] if threading.current_thread() is not threading.main_thread() else [
-        signum for signum in (signal.SIGINT, signal.SIGTERM)
-        if signal.getsignal(signum) is signal.default_int_handler]
-    received = []
-    previous = {signum: signal.signal(signum, lambda number, frame: received.append(number))
-                for signum in held}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-    if received:
-        raise KeyboardInterrupt
