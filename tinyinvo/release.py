@@ -20,7 +20,7 @@ from pathlib import Path
 
 # What students get, relative to the instructor tree's root. Everything else stays behind:
 # solutions/ (solution notebooks, answer keys), .ci/, runs, caches, virtual environments.
-RELEASED = ("README.md", "pyproject.toml", ".gitignore", "tinyinvo", "notebooks", "exercises",
+RELEASED = ("README.md", "pyproject.toml", ".gitignore", "conftest.py", "tinyinvo", "notebooks", "exercises",
             "tests", "results", "docs", "benchmarks")
 # Never copied, wherever they are: caches and editor leftovers.
 SKIPPED = ("__pycache__", "*.pyc", "*.nbi", "*.nbc", ".ipynb_checkpoints", "*.egg-info", ".pytest_cache",
