@@ -127,6 +127,18 @@ def test_release_refuses_a_full_or_inner_output_folder(tmp_path):
         build_release(source, source / "release")
 
 
+def test_a_failed_copy_keeps_nothing(tmp_path, monkeypatch):
+    source = tiny_tree(tmp_path / "instructor")
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(shutil, "copy2", disk_full)
+    with pytest.raises(ReleaseError, match="No space left on device"):
+        build_release(source, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
 def test_student_readme_rejects_unbalanced_markers():
     with pytest.raises(ReleaseError, match="without a"):
         student_readme(f"a\n{INSTRUCTOR_ONLY[1]}\n")

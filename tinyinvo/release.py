@@ -27,7 +27,6 @@ SKIPPED = ("__pycache__", "*.pyc", "*.nbi", "*.nbc", ".ipynb_checkpoints", "*.eg
            "benchmarks/results")
 # A README section between these two lines is for instructors only; the release leaves it out.
 INSTRUCTOR_ONLY = ("<!-- instructor only -->", "<!-- end instructor only -->")
-SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 
 
 class ReleaseError(Exception):
@@ -65,18 +64,26 @@ def build_release(source, out):
     if out == source or source in out.parents:
         raise ReleaseError(f"{out} is inside the instructor tree {source}; write the release elsewhere")
     files = released_files(source)
-    for relative in files:
-        target = out / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if relative == Path("README.md"):
-            target.write_text(student_readme((source / relative).read_text(encoding="utf-8")), encoding="utf-8")
-        else:
-            shutil.copy2(source / relative, target)
-    leaks = [str(relative) for relative in files if holds_solution(out / relative)]
+    try:
+        for relative in files:
+            target = out / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if relative == Path("README.md"):
+                text = student_readme((source / relative).read_text(encoding="utf-8"))
+                target.write_text(text, encoding="utf-8")
+            else:
+                shutil.copy2(source / relative, target)
+        leaks = [str(relative) for relative in files if holds_solution(out / relative)]
+    except ReleaseError:  # a README with unbalanced instructor-only markers
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    except OSError as error:  # a full disk, an unreadable file
+        shutil.rmtree(out, ignore_errors=True)
+        raise ReleaseError(f"writing the release failed ({error}); nothing was kept") from error
     if leaks:
         shutil.rmtree(out)
-        raise ReleaseError(f"these notebooks hold a {SOLUTION_MARKERS[0]} region and would give answers "
-                           f"away: {', '.join(leaks)}. Move the answers to solutions/; nothing was written.")
+        raise ReleaseError(f"these notebooks hold a solution region and would give answers away: "
+                           f"{', '.join(leaks)}. Move the answers to solutions/; nothing was written.")
     return [relative.as_posix() for relative in files]
 
 
@@ -135,8 +142,10 @@ def student_readme(text):
 
 def holds_solution(path):
     """True for a notebook with a cell line that is a solution marker (the markers generate.py reads)."""
+    from tinyinvo.grading.generate import BEGIN, END
+
     if path.suffix != ".ipynb":
         return False
     cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
-    return any(line.strip() in SOLUTION_MARKERS
+    return any(line.strip() in (BEGIN, END)
                for cell in cells for line in "".join(cell.get("source", "")).split("\n"))
