@@ -470,17 +470,20 @@ def notebook_exercise(path):
     return nbformat.read(path, as_version=4).metadata["tinyinvo"]["exercise"]
 
 
+@pytest.mark.solutions
 def test_the_course_has_a_solution_for_each_exercise_and_no_broken_task_module():
     assert problems() == []
     assert SOLUTIONS and [path.stem for path in SOLUTIONS] == list(exercises()), "one solution per task module"
     assert [notebook_exercise(path) for path in SOLUTIONS] == list(exercises())
 
 
+@pytest.mark.solutions
 def test_exercises_are_up_to_date_with_solutions():
     assert check_exercises(REPO / "solutions", REPO / "exercises") == [], \
         "exercises/ is out of date: run python -m tinyinvo exercises"
 
 
+@pytest.mark.solutions
 @pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda path: path.stem)
 def test_each_solution_scores_full_marks(solution):
     report = grade_notebook(solution)
@@ -492,6 +495,7 @@ def test_each_solution_scores_full_marks(solution):
     assert report.to_read == []  # nothing in an honest notebook reaches into the grading
 
 
+@pytest.mark.solutions
 @pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda path: path.stem)
 def test_each_untouched_exercise_scores_zero_all_not_implemented(solution, tmp_path, capsys):
     exercise = tmp_path / solution.name
@@ -503,6 +507,7 @@ def test_each_untouched_exercise_scores_zero_all_not_implemented(solution, tmp_p
     assert [(task["name"], task["status"]) for task in data["tasks"] if task["status"] != NOT_IMPLEMENTED] == []
 
 
+@pytest.mark.solutions
 @pytest.mark.parametrize("solution", [path for path in SOLUTIONS if path.stem == "01_conv_forward"],
                          ids=lambda path: path.stem)
 def test_a_solution_with_one_wrong_function_loses_exactly_that_tasks_points(solution, tmp_path):

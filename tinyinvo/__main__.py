@@ -11,7 +11,7 @@ import os
 import sys
 
 import tinyinvo
-from tinyinvo import demo
+from tinyinvo import demo, release
 from tinyinvo.count import command as count_command
 from tinyinvo.grading import command as grading_command
 from tinyinvo.plumbing import UserError
@@ -34,6 +34,8 @@ COMMANDS = {
               "execute an exercise notebook in a fresh kernel and print its per-task score table"),
     "exercises": (grading_command.add_exercises_arguments, grading_command.run_exercises,
                   "regenerate exercises/ from solutions/ (or --check that it is up to date)"),
+    "release": (release.add_arguments, release.run,
+                "write the student release of the course: no solutions/, no answer keys (instructors)"),
 }
 
 

@@ -11,7 +11,7 @@
 
 from tinyinvo.data.augment import normalize, random_crop, random_flip
 from tinyinvo.data.batches import iterate_batches
-from tinyinvo.data.cifar10 import load_cifar10
+from tinyinvo.data.cifar10 import find_cifar10, load_cifar10
 from tinyinvo.data.dataset import Dataset
 from tinyinvo.data.shapes import make_shapes
 
@@ -56,5 +56,5 @@ def load(name, *, data_dir=None, subset=None, seed=0, validation=None, cache_dir
     return dataset if subset is None else dataset.subset(n_train, n_test, seed=seed)
 
 
-__all__ = ["Dataset", "load", "load_cifar10", "make_shapes", "iterate_batches",
+__all__ = ["Dataset", "load", "find_cifar10", "load_cifar10", "make_shapes", "iterate_batches",
            "normalize", "random_crop", "random_flip"]

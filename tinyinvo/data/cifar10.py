@@ -6,7 +6,8 @@ Where the images come from (``data_dir`` is the ``--data-dir`` option):
 2. The official ``cifar-10-python.tar.gz``, or the ``cifar-10-batches-py/`` folder it extracts to.
 3. ``data_dir=None``: the official archive in the cache directory, downloaded from ``URL`` if missing.
 
-The cache directory is ``$TINYINVO_CACHE`` or ``~/.cache/tinyinvo``. Decoding 60,000 JPEGs takes
+``find_cifar10()`` says where a copy is on this machine without downloading anything (the lectures
+and the tests use it). The cache directory is ``$TINYINVO_CACHE`` or ``~/.cache/tinyinvo``. Decoding 60,000 JPEGs takes
 several seconds; the cached .npz (about 180 MB) loads in a fraction of a second. A cache file is
 named after the source's absolute path, size and modification time, so it is rebuilt when the
 source changes.
@@ -48,6 +49,14 @@ TEST_BATCHES = ["test_batch"]
 SPLITS = ("train", "test")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 ARRAY_NAMES = ("x_train", "y_train", "x_test", "y_test")
+# find_cifar10: the variable that names a copy, and the course machines' copy next to the repository
+CIFAR10_VARIABLE = "TINYINVO_CIFAR10"
+SHARED_COPY = Path("..", "shared", "data", "cifar10-jpg.tar.gz")
+REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
+HOW_TO_GET = (f"CIFAR-10 was not found: set ${CIFAR10_VARIABLE} to a copy (a folder or an archive), "
+              f"put the official {ARCHIVE_NAME} (from {URL}) in the cache directory "
+              f"($TINYINVO_CACHE, default ~/.cache/tinyinvo), or the course's cifar10-jpg.tar.gz in "
+              f"shared/data/ next to the repository")
 CACHE_VERSION = 1  # bump when decoding changes, so that old cache files are not used
 
 LAYOUTS = (f"data_dir may be (1) an image folder, as a directory or a .tar.gz of it, holding "
@@ -81,6 +90,28 @@ def load_cifar10(data_dir=None, *, cache_dir=None):
 
 def default_cache_dir():
     return Path(os.environ.get("TINYINVO_CACHE", "~/.cache/tinyinvo")).expanduser()
+
+
+def find_cifar10(cache_dir=None):
+    """The path of a copy of CIFAR-10 on this machine, or None if there is none; never downloads.
+
+    Looks, in this order, at:
+    1. ``$TINYINVO_CIFAR10``: a folder or an archive in any layout ``load_cifar10`` reads;
+    2. the official archive in the cache directory (where ``load_cifar10(None)`` downloads it);
+    3. ``SHARED_COPY``, the course machines' JPEG copy, relative to the repository root.
+    Pass the result to ``load("cifar10", data_dir=...)``. A ``$TINYINVO_CIFAR10`` that names no
+    file or folder is an error, not a reason to look elsewhere.
+    """
+    chosen = os.environ.get(CIFAR10_VARIABLE)
+    if chosen:
+        path = Path(chosen).expanduser().resolve()
+        if not path.exists():
+            raise FileNotFoundError(f"${CIFAR10_VARIABLE} is {chosen!r}, which does not exist. {LAYOUTS}")
+        return path
+    candidates = [Path(cache_dir or default_cache_dir()).expanduser() / ARCHIVE_NAME]
+    if (REPOSITORY_ROOT / "pyproject.toml").is_file():  # a checkout, not an installed copy
+        candidates.append(REPOSITORY_ROOT / SHARED_COPY)
+    return next((path.resolve() for path in candidates if path.exists()), None)
 
 
 # ---- where is the data? ----

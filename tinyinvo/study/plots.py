@@ -28,6 +28,8 @@ STUDY_FIGURES = {
                              ("inference_ms_per_image", 1, "inference time (ms per image, batch 256)")],
 }
 FAMILY_COLORS = {"conv": "black", "involution": "tab:red", "depthwise": "tab:blue"}
+# where a point's label goes, in points from the point: below right, else above right, else further down
+LABEL_OFFSETS = [(3, -8), (3, 3), (3, -15), (3, 10)]
 
 
 def summarize(rows):
@@ -128,7 +130,7 @@ def plot_published(models, path=None):
                       color=FAMILY_COLORS[members[0].op],
                       alpha=0.8, label=family, marker=_family_marker(family, families))
             for model, x in zip(members, xs):
-                axes.annotate(model.name, (x, model.top1), fontsize=6, xytext=(3, -8),
+                axes.annotate(model.name, (x, model.top1), fontsize=6, xytext=LABEL_OFFSETS[0],
                               textcoords="offset points")
         axes.set_xscale("log")
         axes.xaxis.set_minor_locator(LogLocator(subs=(2, 5)))
@@ -138,11 +140,31 @@ def plot_published(models, path=None):
         axes.set_ylabel("ImageNet top-1 (%)")
         axes.grid(alpha=0.3, which="both")
     figure.axes[0].legend(fontsize=8)
+    _separate_labels(figure)
     figure.suptitle("Published ImageNet results (224x224; EfficientNet-B1..B3 at 240/260/300): "
                     "black dense conv, red involution, blue depthwise", fontsize=10)
     if path is not None:
         figure.savefig(path, dpi=100)
     return figure
+
+
+def _separate_labels(figure):
+    """Move each point label that would print over an earlier one to the first free LABEL_OFFSETS place.
+
+    Two models with the same top-1 and close MACs (MobileNetV3-Large 1.0 and MnasNet-A1) would
+    otherwise share a line. Labels are placed left to right, in data order, so the result is the same
+    on every run.
+    """
+    renderer = figure.canvas.get_renderer()
+    for axes in figure.axes:
+        placed = []
+        for label in sorted(axes.texts, key=lambda text: tuple(text.xy)):
+            for offset in LABEL_OFFSETS:
+                label.xyann = offset
+                box = label.get_window_extent(renderer)
+                if not any(box.overlaps(other) for other in placed):
+                    break
+            placed.append(box)
 
 
 def _family_marker(family, families):
