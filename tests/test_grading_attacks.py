@@ -102,10 +102,8 @@ def test_grading_ends_within_its_limits_and_leaves_no_process_behind(graded):
 
 @pytest.mark.parametrize("timeout", ["-1", "0", "nan", "soon"])
 def test_the_timeout_must_be_a_positive_number(timeout, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(["grade", "any.ipynb", "--timeout", timeout])
-    assert exit_info.value.code == 2
-    assert "--timeout" in capsys.readouterr().err
+    assert main(["grade", "any.ipynb", "--timeout", timeout]) == 2
+    assert "error: argument --timeout:" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("exercise_option", [[], ["--exercise", "01_conv_forward"]], ids=["by file name", "--exercise"])
