@@ -11,6 +11,7 @@ import numba
 import numpy as np
 import pytest
 
+from tinyinvo.backend import set_num_threads
 from tinyinvo.ops import (conv2d_backward, conv2d_forward, depthwise_conv2d_backward, depthwise_conv2d_forward,
                           involution_backward, involution_forward)
 from tinyinvo.ops.checks import output_size
@@ -69,17 +70,20 @@ def test_numba_matches_numpy(op_name, K, stride, padding, shape, dtype):
 
 @pytest.mark.parametrize("op_name", OPS)
 def test_results_are_bitwise_reproducible_for_any_thread_count(op_name):
-    # every output element is written by one thread and every sum runs in a fixed order,
-    # so neither a second run nor a different number of threads may change a single bit
+    # every output element is written by one thread and every sum runs in a fixed order, in the
+    # Numba kernels and in BLAS (conv's matrix products: OpenBLAS splits a product among threads
+    # by rows and columns, never along the sum), so neither a second run nor a different number
+    # of threads may change a single bit. set_num_threads sets both Numba's and BLAS's threads.
     x, weight, dy, kwargs = make_inputs(op_name, 7, 1, 3, (4, 12, 10), np.float32, seed=1)
     threads = numba.get_num_threads()
     try:
+        set_num_threads(threads)
         first = run(op_name, "numba", x, weight, dy, kwargs)
         again = run(op_name, "numba", x, weight, dy, kwargs)
-        numba.set_num_threads(1)
+        set_num_threads(1)
         one_thread = run(op_name, "numba", x, weight, dy, kwargs)
     finally:
-        numba.set_num_threads(threads)
+        set_num_threads(threads)
     for a, b, c in zip(first, again, one_thread):
         assert np.array_equal(a, b) and np.array_equal(a, c)
 

@@ -10,6 +10,7 @@ import sys
 from tinyinvo import demo
 from tinyinvo.count import command as count_command
 from tinyinvo.grading import command as grading_command
+from tinyinvo.memory import keep_freed_memory
 from tinyinvo.study import command as compare_command
 from tinyinvo.train import cli as train_cli
 
@@ -39,6 +40,7 @@ def main(argv=None):
     for name, (add_arguments, _, help_text) in COMMANDS.items():
         add_arguments(sub.add_parser(name, help=help_text, description=help_text))
     args = parser.parse_args(argv)
+    keep_freed_memory()  # every training step allocates what the last one freed: reuse it (tinyinvo.memory)
     return COMMANDS[args.command][1](args) or 0
 
 

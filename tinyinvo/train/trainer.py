@@ -32,7 +32,6 @@ from tqdm.auto import tqdm
 
 from tinyinvo.backend import get_backend
 from tinyinvo.data import iterate_batches, load
-from tinyinvo.memory import keep_freed_memory
 from tinyinvo.models import build
 from tinyinvo.nn import softmax_cross_entropy
 from tinyinvo.train.checkpoint import load_checkpoint, save_checkpoint
@@ -131,7 +130,6 @@ class Trainer:
         (KeyboardInterrupt) the current state is checkpointed (when there is an out_dir) and the
         KeyboardInterrupt is raised again; ``fit()`` or a resume carries on from that point.
         """
-        keep_freed_memory()  # every step allocates what the last one freed: reuse it (tinyinvo.memory)
         try:
             while self.epoch < self.config.epochs:
                 self._train_epoch()

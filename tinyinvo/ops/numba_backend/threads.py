@@ -52,15 +52,17 @@ def start_threads():
         return
     _started = True
     user_policy = os.environ.get("OMP_WAIT_POLICY")
-    foreign = _openmp_runtimes_loaded()           # before Numba loads its own
-    if _threading_layer() is not None:             # someone started Numba's threads before us
-        fixed = False
-    else:
-        fixed = _start_with_own_runtime(user_policy)
-    if foreign and not fixed and user_policy is None and _threading_layer() == "omp":
+    runtimes = _openmp_runtimes_loaded()
+    if _threading_layer() is None:
+        other_runtime = bool(runtimes)             # loaded before Numba loads its own
+        own_runtime = _start_with_own_runtime(user_policy)
+    else:                                          # someone started Numba's threads before us:
+        other_runtime = len(runtimes) > 1          # its own runtime is one of those loaded
+        own_runtime = False
+    if other_runtime and not own_runtime and user_policy is None and _threading_layer() == "omp":
         warnings.warn(
-            f"tinyinvo: another OpenMP runtime ({', '.join(foreign)}; PyTorch loads one at import) was "
-            "loaded before Numba's threads started, and Numba's kernels share it with busy-waiting "
+            f"tinyinvo: another OpenMP runtime ({', '.join(runtimes)}; PyTorch loads one at import) was "
+            "loaded before Numba's threads started, and Numba's kernels may share it with busy-waiting "
             "idle threads: training steps can run several times slower. Remedy: set "
             "OMP_WAIT_POLICY=PASSIVE in the environment before importing torch (or the other "
             "library), or use tinyinvo before it in the process.", RuntimeWarning, stacklevel=2)
@@ -93,12 +95,13 @@ def _threading_layer():
 
 
 def _openmp_runtimes_loaded():
-    """File names of the OpenMP runtimes already loaded in this process (Linux: from
-    /proc/self/maps; elsewhere: PyTorch's, if torch is imported)."""
+    """Names of the OpenMP runtimes loaded in this process: the files found in /proc/self/maps
+    (Linux), plus PyTorch's if torch is imported (the one way to tell on other systems)."""
+    names = ["PyTorch's"] if "torch" in sys.modules else []
     try:
         with open("/proc/self/maps") as maps:
             paths = {line.split()[-1] for line in maps if "/" in line}
     except OSError:
-        return ["PyTorch's"] if "torch" in sys.modules else []
-    return sorted({os.path.basename(path) for path in paths
-                   if os.path.basename(path).startswith(OPENMP_RUNTIMES)})
+        return names
+    return names + sorted({os.path.basename(path) for path in paths
+                           if os.path.basename(path).startswith(OPENMP_RUNTIMES)})
