@@ -45,6 +45,7 @@ from numba import njit, prange  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from tinyinvo import ops  # noqa: E402
+from tinyinvo.backend import set_num_threads  # noqa: E402
 from tinyinvo.ops.checks import output_size  # noqa: E402
 
 try:
@@ -198,7 +199,7 @@ def main():
     args = ARGS
     repeat = args.repeat or (2 if args.quick else 5)
     N = 4 if args.quick else 64
-    numba.set_num_threads(args.threads)
+    set_num_threads(args.threads)  # Numba (started as the backend starts it) and BLAS
     if torch is not None:
         torch.set_num_threads(args.threads)
 

@@ -1,7 +1,10 @@
 """Benchmark whole training steps: tinyinvo vs the same networks in PyTorch CPU (when importable).
 
-    python benchmarks/bench_train.py [--models rednet26 resnet26 dwnet26] [--width 16]
-        [--batch-size 128] [--threads 2] [--steps S] [--json PATH]
+    python benchmarks/bench_train.py [--models rednet26 resnet26 ...] [--width 16]
+        [--batch-size 128] [--threads 2] [--steps S] [--separate-processes [--rounds R]] [--json PATH]
+
+Models: the presets rednet26, resnet26, dwnet26 and mbv2 at --width, and the study's inverted nets
+inverted-dw7 and inverted-inv7 at the width the study solves for 32M MACs (tinyinvo.study.grid).
 
 One training step = forward, softmax cross-entropy, backward, SGD update (momentum 0.9, weight
 decay 5e-4), on random 32x32 images. The PyTorch twin of each model is made from the tinyinvo model
@@ -16,23 +19,42 @@ Then a few more tinyinvo steps run with every layer timed, and the step time is 
 each layer counted without the layers inside it: this is where the time goes.
 Results go to a JSON file (default benchmarks/results/train.json).
 
-Like the Trainer, the script first makes glibc keep freed memory for reuse (tinyinvo.memory); that
-holds for the whole process, PyTorch included. --default-malloc leaves malloc as it is.
+Two ways to run:
+- in one process (the default): both frameworks, one step each per round, plus the breakdown;
+- --separate-processes: each framework in a fresh process of its own, as a user runs it (the
+  tinyinvo process never imports torch), R rounds taking turns (who goes first alternates); per
+  process the median of S steps, then the median over rounds. One process running both is what
+  two OpenMP runtimes in one process can distort; this mode cannot be.
+--torch-first (with --separate-processes) imports torch and runs one PyTorch op before tinyinvo
+in the tinyinvo process: the import-order trap, measured as a user would meet it.
+
+The script first makes glibc keep freed memory for reuse (tinyinvo.memory), in every process,
+PyTorch's included. --default-malloc leaves malloc as it is.
 """
 
+import argparse
 import os
 import sys
 
 from common import benchmark_parser, pin_threads
 
+DEFAULT_MODELS = ("rednet26", "resnet26", "dwnet26", "mbv2", "inverted-dw7", "inverted-inv7")
+STUDY_MACS = 32_000_000  # the study's budget: its inverted nets are timed at the width it solves for
+
 
 def parse_args():
     parser = benchmark_parser(__doc__, "train.json")
-    parser.add_argument("--models", nargs="+", default=["rednet26", "resnet26", "dwnet26"])
+    parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS))
     parser.add_argument("--width", type=int, default=16)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=5, help="timed steps per model and framework (default 5)")
     parser.add_argument("--no-torch", action="store_true", help="time tinyinvo only")
+    parser.add_argument("--separate-processes", action="store_true",
+                        help="time each framework in a fresh process of its own, in turns (see above)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of --separate-processes (default 3)")
+    parser.add_argument("--torch-first", action="store_true",
+                        help="tinyinvo's processes import torch and run one op first (the import-order trap)")
+    parser.add_argument("--worker", choices=("tinyinvo", "pytorch"), help=argparse.SUPPRESS)
     parser.add_argument("--default-malloc", action="store_true",
                         help="leave glibc's malloc as it is instead of keeping freed memory for "
                              "reuse as the Trainer does (tinyinvo.memory; affects both frameworks)")
@@ -41,10 +63,18 @@ def parse_args():
 
 ARGS = parse_args() if __name__ == "__main__" else None
 if ARGS is not None:
+    _user_wait_policy = os.environ.get("OMP_WAIT_POLICY")
     pin_threads(ARGS.threads)
+    if (ARGS.separate_processes or ARGS.worker) and _user_wait_policy is None:
+        del os.environ["OMP_WAIT_POLICY"]   # as a user runs it: every library with its own default
+    if ARGS.worker == "tinyinvo" and ARGS.torch_first:   # the trap: torch and one op before tinyinvo
+        import torch  # noqa: E402
+        torch.set_num_threads(ARGS.threads)
+        torch.nn.functional.conv2d(torch.ones(8, 16, 32, 32), torch.ones(16, 16, 3, 3), padding=1)
 
 import json  # noqa: E402
 import platform  # noqa: E402
+import subprocess  # noqa: E402
 import time  # noqa: E402
 from collections import defaultdict  # noqa: E402
 
@@ -58,12 +88,28 @@ from tinyinvo.interop import to_torch  # noqa: E402
 from tinyinvo.memory import keep_freed_memory  # noqa: E402
 from tinyinvo.models import build  # noqa: E402
 from tinyinvo.nn import softmax_cross_entropy  # noqa: E402
+from tinyinvo.study.grid import STUDY_MODELS, solve_grid  # noqa: E402
 from tinyinvo.train.optim import SGD  # noqa: E402
 
-try:
-    import torch  # noqa: E402
-except ImportError:
-    torch = None
+torch = None  # imported by load_torch(), only in a process that times PyTorch (or --torch-first)
+
+
+def load_torch():
+    """Import PyTorch into this module's ``torch``, if installed (None otherwise)."""
+    global torch
+    try:
+        import torch as module
+    except ImportError:
+        module = None
+    torch = module
+    return torch
+
+
+def wants_torch(args):
+    """Whether this process imports torch: not a tinyinvo worker (unless it models the trap)."""
+    if args.worker == "tinyinvo":
+        return args.torch_first
+    return not args.no_torch
 
 LR, MOMENTUM, WEIGHT_DECAY = 0.01, 0.9, 5e-4
 CATEGORIES = ("conv 1x1", "conv KxK", "depthwise", "involution op", "batchnorm", "relu/add/pool",
@@ -180,20 +226,29 @@ def seconds(function):
     return time.perf_counter() - start
 
 
-def prepare(name, args, rng):
-    """The steps to time for one model: {"tinyinvo": step, "pytorch": step}, twins checked."""
+def build_model(name, width):
+    """A preset at ``width``, or a model of the study at the size it solves for STUDY_MACS."""
+    if name in STUDY_MODELS:
+        return build(**solve_grid([name], STUDY_MACS)[0].build_kwargs())
+    return build(name, width=width)
+
+
+def prepare(name, args, rng, frameworks=("tinyinvo", "pytorch")):
+    """The steps to time for one model: {"tinyinvo": step, "pytorch": step}, twins checked.
+    The logits check runs tinyinvo's kernels, so a PyTorch-only process checks the parameters only."""
     x = rng.standard_normal((args.batch_size, 3, 32, 32)).astype(np.float32)
     labels = rng.integers(0, 10, args.batch_size)
-    model = build(name, width=args.width)
-    steps = {"tinyinvo": TinyinvoStep(model, x, labels)}
-    if torch is not None and not args.no_torch:
+    model = build_model(name, args.width)
+    steps = {"tinyinvo": TinyinvoStep(model, x, labels)} if "tinyinvo" in frameworks else {}
+    if torch is not None and "pytorch" in frameworks:
         twin = TorchStep(model, x, labels)
         if twin.num_params() != model.num_params():
             raise AssertionError(f"{name}: PyTorch twin has {twin.num_params()} params, "
                                  f"tinyinvo {model.num_params()}")
-        # same weights, same batch statistics: the logits must agree before any step
-        reference = model.forward(x)
-        np.testing.assert_allclose(twin.logits(), reference, rtol=1e-3, atol=1e-3 * np.abs(reference).max())
+        if "tinyinvo" in frameworks:
+            # same weights, same batch statistics: the logits must agree before any step
+            reference = model.forward(x)
+            np.testing.assert_allclose(twin.logits(), reference, rtol=1e-3, atol=1e-3 * np.abs(reference).max())
         steps["pytorch"] = twin
     return steps, model.num_params()
 
@@ -212,10 +267,16 @@ def breakdown(step, repeats=2):
 
 def main():
     args = ARGS
-    set_num_threads(args.threads)
+    if args.separate_processes and args.worker is None:
+        return drive_processes(args)
     kept = not args.default_malloc and keep_freed_memory()
-    if torch is not None:
+    if wants_torch(args) and load_torch() is not None:
         torch.set_num_threads(args.threads)
+    if args.worker == "pytorch":
+        return time_in_this_process(args, "pytorch")
+    set_num_threads(args.threads)
+    if args.worker == "tinyinvo":
+        return time_in_this_process(args, "tinyinvo")
     load = os.getloadavg()[0]
     print(f"batch {args.batch_size}, 32x32, width {args.width}, threads {args.threads} (Numba, BLAS, PyTorch), "
           f"{args.steps} timed steps, load average {load:.1f} on {os.cpu_count()} cores, freed memory "
@@ -244,10 +305,79 @@ def main():
     print(f"\nwritten to {args.json}")
 
 
+# ---------------------------------------------------------------- one framework per process
+
+
+def time_in_this_process(args, framework):
+    """A worker of --separate-processes: time ``framework``'s steps of the one model, print a JSON line."""
+    name, = args.models
+    steps, num_params = prepare(name, args, np.random.default_rng(0), frameworks=(framework,))
+    step = steps[framework]
+    step.run()                                   # warm-up: compile or load kernels, allocate
+    print(json.dumps(dict(model=name, framework=framework, params=num_params,
+                          step_seconds=[seconds(step.run) for _ in range(args.steps)])))
+
+
+def run_worker(args, framework, name):
+    """Run one worker process of this script; its JSON line as a dict."""
+    command = [sys.executable, os.path.abspath(__file__), "--worker", framework, "--models", name,
+               "--threads", str(args.threads), "--width", str(args.width),
+               "--batch-size", str(args.batch_size), "--steps", str(args.steps)]
+    command += ["--torch-first"] * args.torch_first + ["--default-malloc"] * args.default_malloc
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"worker {framework} {name} failed:\n{result.stderr}")
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def drive_processes(args):
+    """--separate-processes: every (round, model, framework) in a fresh process; frameworks take
+    turns, the first one alternating from round to round; medians over rounds of per-process medians."""
+    import importlib.util
+    has_torch = not args.no_torch and importlib.util.find_spec("torch") is not None
+    frameworks = ["tinyinvo", "pytorch"] if has_torch else ["tinyinvo"]
+    load = os.getloadavg()[0]
+    print(f"separate processes: batch {args.batch_size}, 32x32, width {args.width} (presets), threads "
+          f"{args.threads}, {args.rounds} rounds x {args.steps} timed steps per process, load average "
+          f"{load:.1f} on {os.cpu_count()} cores{', torch imported first in tinyinvo processes' * args.torch_first}",
+          flush=True)
+    medians = {(name, f): [] for name in args.models for f in frameworks}
+    params = {}
+    for round_ in range(args.rounds):
+        order = frameworks if round_ % 2 == 0 else frameworks[::-1]
+        for name in args.models:
+            for framework in order:
+                result = run_worker(args, framework, name)
+                params[name] = result["params"]
+                medians[name, framework].append(float(np.median(result["step_seconds"])))
+                print(f"round {round_ + 1}/{args.rounds} {name:<14} {framework:<9} "
+                      f"{args.batch_size / medians[name, framework][-1]:7.1f} images/s", flush=True)
+    rows = []
+    print(f"\nimages/s, median over {args.rounds} processes per framework (each: median of {args.steps} steps)\n")
+    header = f"{'model':<14}{'params':>9}{'tinyinvo':>10}{'PyTorch':>10}{'tinyinvo/PyTorch':>18}"
+    print(header)
+    print("-" * len(header))
+    for name in args.models:
+        rate = {f: args.batch_size / float(np.median(medians[name, f])) for f in frameworks}
+        ratio = rate["tinyinvo"] / rate["pytorch"] if "pytorch" in rate else None
+        rows.append(dict(model=name, params=params[name], images_per_s=rate, tinyinvo_over_pytorch=ratio,
+                         process_median_step_seconds={f: medians[name, f] for f in frameworks}))
+        torch_column = f"{rate['pytorch']:10.1f}{ratio:18.2f}" if ratio else f"{'-':>10}{'-':>18}"
+        print(f"{name:<14}{params[name]:>9}{rate['tinyinvo']:10.1f}{torch_column}")
+    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+    with open(args.json, "w") as file:
+        json.dump(dict(mode="separate processes", batch_size=args.batch_size, width=args.width,
+                       threads=args.threads, rounds=args.rounds, steps=args.steps, torch_first=args.torch_first,
+                       load_average_start=load, load_average_end=os.getloadavg()[0],
+                       numba=numba.__version__, numpy=np.__version__,
+                       cpu=platform.processor() or platform.machine(), results=rows), file, indent=1)
+    print(f"\nwritten to {args.json}")
+
+
 def report(args, prepared, frameworks, times, parts):
     rows = []
     print(f"\nimages/s (median of {args.steps} steps; step = forward + loss + backward + SGD update)\n")
-    header = f"{'model':<10}{'params':>9}{'tinyinvo':>10}{'PyTorch':>10}{'tinyinvo/PyTorch':>18}"
+    header = f"{'model':<14}{'params':>9}{'tinyinvo':>10}{'PyTorch':>10}{'tinyinvo/PyTorch':>18}"
     print(header)
     print("-" * len(header))
     for name, (_, num_params) in prepared.items():
@@ -257,9 +387,9 @@ def report(args, prepared, frameworks, times, parts):
                          step_seconds={f: times[name, f] for f in frameworks},
                          tinyinvo_breakdown_s=parts[name]))
         torch_column = f"{rate['pytorch']:10.1f}{ratio:18.2f}" if ratio else f"{'-':>10}{'-':>18}"
-        print(f"{name:<10}{num_params:>9}{rate['tinyinvo']:10.1f}{torch_column}")
+        print(f"{name:<14}{num_params:>9}{rate['tinyinvo']:10.1f}{torch_column}")
     print("\ntinyinvo step time by layer type, ms (each layer's own time; median of 2 timed steps)\n")
-    header = f"{'layer type':<15}" + "".join(f"{name:>11}" for name in prepared)
+    header = f"{'layer type':<15}" + "".join(f"{name:>15}" for name in prepared)
     print(header)
     print("-" * len(header))
     for part in CATEGORIES + ("total",):
@@ -268,7 +398,7 @@ def report(args, prepared, frameworks, times, parts):
             ms = 1e3 * (sum(parts[name].values()) if part == "total" else parts[name][part])
             share = ms / (1e3 * sum(parts[name].values()))
             cells.append(f"{ms:6.0f} {100 * share:2.0f}%" if part != "total" else f"{ms:11.0f}")
-        print(f"{part:<15}" + "".join(f"{cell:>11}" for cell in cells))
+        print(f"{part:<15}" + "".join(f"{cell:>15}" for cell in cells))
     if torch is None:
         print("\nPyTorch is not importable: install it with `pip install torch` for that column.")
     return rows

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from op_table import ELEMENTWISE_OPS, OPS, every_output, make_batchnorm_inputs, make_inputs, run, run_batchnorm
 
 from tinyinvo import ops
+from tinyinvo.backend import set_num_threads
 from tinyinvo.ops import numba_backend, numpy_backend
 from tinyinvo.ops.checks import output_size
 
@@ -146,17 +147,20 @@ def test_conv_in_several_im2col_batches_matches_numpy(monkeypatch):
 
 @pytest.mark.parametrize("op_name", [*OPS, *ELEMENTWISE_OPS])
 def test_numba_results_are_bitwise_reproducible_for_any_thread_count(op_name):
-    # every output element is written by one thread and every sum runs in a fixed order,
-    # so neither a second run nor a different number of threads may change a single bit
+    # every output element is written by one thread and every sum runs in a fixed order, in the
+    # Numba kernels and in BLAS (conv's matrix products: OpenBLAS splits a product among threads
+    # by rows and columns, never along the sum), so neither a second run nor a different number
+    # of threads may change a single bit. set_num_threads sets both Numba's and BLAS's threads.
     def outputs():
         return every_output(op_name, "numba", (4, 12, 10, 7, 1, 3), C=C, dtype=np.float32, seed=1)
 
     threads = numba.get_num_threads()
     try:
+        set_num_threads(threads)
         first, again = outputs(), outputs()
-        numba.set_num_threads(1)
+        set_num_threads(1)
         one_thread = outputs()
     finally:
-        numba.set_num_threads(threads)
+        set_num_threads(threads)
     for a, b, c in zip(first, again, one_thread):
         assert np.array_equal(a, b) and np.array_equal(a, c)

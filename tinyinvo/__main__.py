@@ -14,6 +14,7 @@ import tinyinvo
 from tinyinvo import demo, release
 from tinyinvo.count import command as count_command
 from tinyinvo.grading import command as grading_command
+from tinyinvo.memory import keep_freed_memory
 from tinyinvo.plumbing import UserError
 from tinyinvo.study import command as compare_command
 from tinyinvo.train import cli as train_cli
@@ -79,6 +80,7 @@ def main(argv=None):
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     try:
         args = make_parser().parse_args(argv)
+        keep_freed_memory()  # every training step allocates what the last one freed: reuse it (tinyinvo.memory)
         return COMMANDS[args.command][1](args) or 0
     except UserError as error:
         if debug:

@@ -56,13 +56,17 @@ def set_num_threads(count):
     """Use ``count`` threads in the Numba kernels and in BLAS (NumPy's matrix products).
 
     BLAS is limited through threadpoolctl, which works after NumPy is loaded; Numba's count can go
-    up to ``numba.config.NUMBA_NUM_THREADS`` (by default, the number of cores).
+    up to ``numba.config.NUMBA_NUM_THREADS`` (by default, the number of cores). Numba's threads are
+    started first as the Numba backend starts them (idle threads sleep: see numba_backend/threads.py).
     """
     import numba
     from threadpoolctl import threadpool_limits
 
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise ValueError(f"count must be a positive int, got {count!r}")
+    from tinyinvo.ops.numba_backend.threads import start_threads
+
+    start_threads()
     if count > numba.config.NUMBA_NUM_THREADS:
         raise ValueError(f"count={count} threads, but Numba was started with at most "
                          f"{numba.config.NUMBA_NUM_THREADS} (set NUMBA_NUM_THREADS before Python starts)")

@@ -8,10 +8,13 @@ one before the process may touch it. That costs as much as a pass over the data,
 
 ``keep_freed_memory()`` tells glibc to serve every block from its heap (``M_MMAP_MAX = 0``) and to
 give the heap back only when more than 2 GB of it are free (``M_TRIM_THRESHOLD``). The pages of
-freed arrays are then reused as they are. Measured with benchmarks/bench_train.py (resnet26,
-width 16, batch 128, 2 threads, three interleaved pairs): 163 -> 189, 179 -> 191, 209 -> 255
-images/s. The price: the process keeps its peak memory until it exits. It changes no result, only
+freed arrays are then reused as they are (benchmarks/bench_train.py measures the gain; see the
+README). The price: the process keeps its peak memory until it exits. It changes no result, only
 where arrays live.
+
+Nothing calls it for you when you use the library: it changes malloc for the whole process. The
+command line (``python -m tinyinvo ...``) calls it at start, and so do the benchmarks (unless
+--default-malloc); call it yourself before training in your own script or notebook.
 
 On other C libraries (macOS, Windows, musl) it does nothing.
 """

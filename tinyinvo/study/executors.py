@@ -22,6 +22,7 @@ import time
 from concurrent.futures.process import BrokenProcessPool
 
 from tinyinvo.backend import set_backend, set_num_threads
+from tinyinvo.memory import keep_freed_memory
 
 # read once, when the library that owns the threads is loaded or starts its thread pool
 THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
@@ -133,8 +134,11 @@ def train_on_worker(train, run, run_dir, progress, backend, threads):
 
     The backend travels with the task, so every worker computes what the caller would have. Numba's
     thread count belongs to the thread that sets it, and Dask runs tasks in worker threads: so the
-    count is set here, in the task, on every kind of worker (None: leave it).
+    count is set here, in the task, on every kind of worker (None: leave it). A worker is a process
+    that trains, as the ``train`` command is, so it keeps freed memory for reuse the same way
+    (``tinyinvo.memory``; once per process).
     """
+    keep_freed_memory()
     set_backend(backend)
     if threads is not None:
         set_num_threads(threads)

@@ -27,7 +27,6 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from tinyinvo.data import iterate_batches
-from tinyinvo.memory import keep_freed_memory
 from tinyinvo.nn import softmax_cross_entropy
 from tinyinvo.plumbing import interrupts_held, load_data, remove_leftovers
 from tinyinvo.train import resume
@@ -100,7 +99,6 @@ class Trainer:
         An OSError while writing the outputs (a full disk) stops the run; the files keep their
         previous versions.
         """
-        keep_freed_memory()  # every step allocates what the last one freed: reuse it (tinyinvo.memory)
         if self.out_dir is not None:
             remove_leftovers(self.out_dir)
             record = resume.run_record(self)

@@ -6,6 +6,7 @@
 - ``batchnorm.py``: BatchNorm2d's train-mode forward/backward, one thread per channel.
 - ``relu.py``: ReLU's forward/backward, one pass over memory on every core.
 - ``planes.py``: the zero-padded, polyphase plane buffers and the work split they all share.
+- ``threads.py``: starts Numba's threads with idle threads that sleep, even next to PyTorch.
 
 All kernels are compiled on first use, once per dtype (float32, float64), and cached on disk
 (``cache=True``), so later runs start fast. Results are bitwise reproducible run to run: every
@@ -18,9 +19,12 @@ from tinyinvo.ops.numba_backend.conv import conv2d_backward, conv2d_forward
 from tinyinvo.ops.numba_backend.depthwise import depthwise_conv2d_backward, depthwise_conv2d_forward
 from tinyinvo.ops.numba_backend.involution import involution_backward, involution_forward
 from tinyinvo.ops.numba_backend.relu import relu_backward, relu_forward
+from tinyinvo.ops.numba_backend import threads
 # GroupNorm: NumPy's reductions over contiguous groups already stream memory once per pass; a
 # Numba loop would do the same passes, so the backend shares the reference.
 from tinyinvo.ops.numpy_backend.groupnorm import group_norm_backward, group_norm_forward
+
+threads.start_threads()  # before the first kernel: idle threads must sleep (see threads.py)
 
 __all__ = [
     "conv2d_forward", "conv2d_backward",

@@ -29,10 +29,10 @@ from numba import njit, prange
 from tinyinvo.ops.checks import output_size
 from tinyinvo.ops.numba_backend.planes import buffer_geometry, crop_phases, fill_phases, split_tasks, tap_offset
 
-# Entries of the im2col buffer, which sets the images per batch: 2 MiB in float32, the two L2 caches
-# of this machine together, so that col2im reads the dcols that the matrix product just wrote while they are
-# still in cache. Measured on the 3x3 convs of resnet26 at width 16 (batch 128, 2 threads), forward
-# + backward in all: 176-177 ms with 2 or 4 MiB, 188 ms with 1 MiB, 210 ms with 8 MiB.
+# Entries of the im2col buffer, which sets the images per batch: 2 MiB in float32, about what the
+# L2 caches of a small machine hold, so that col2im reads the dcols that the matrix product just
+# wrote while they are still in cache. Larger budgets spill to memory, smaller ones make BLAS
+# calls too small to run at full speed (benchmarks/bench_ops.py times the convs).
 COLS_BUDGET = 1 << 19
 
 

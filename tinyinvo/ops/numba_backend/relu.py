@@ -1,7 +1,7 @@
 """ReLU as two parallel Numba loops: the same functions as ``tinyinvo.ops.numpy_backend.relu``.
 
 Why it is faster: NumPy's elementwise ops run on one core and the reference's backward builds a
-temporary; here both cores stream over the flat array once, reading x (or dy and y) and writing
+temporary; here all threads stream over the flat array once, reading x (or dy and y) and writing
 the result, with nothing allocated but the output. ReLU does one comparison per value, so the
 speed is that of memory, and the only aim is to touch each byte once.
 """
