@@ -205,6 +205,16 @@ def send_signal_inside(part, trainer, step, signum):
 ])
 def test_resumed_run_equals_unbroken_run(straight_run, resume_data, tmp_path, how, event, step,
                                          step_in_epoch):
+    # Python's own Ctrl-C handler, as in a terminal: a process started with `&` by a script (a CI
+    # runner may be one) inherits SIGINT ignored, and then Ctrl-C rightly does nothing
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _interrupt_and_resume(straight_run, resume_data, tmp_path, how, event, step, step_in_epoch)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _interrupt_and_resume(straight_run, resume_data, tmp_path, how, event, step, step_in_epoch):
     first = Trainer(small_net(0, C=4), resume_data, RESUME_CONFIG, out_dir=tmp_path, progress=False)
     if how == "callback":
         first.callbacks.append(interrupt_at(event, step))
