@@ -116,7 +116,7 @@ def _plan(args, specs):
         data["validation"] = args.validation
     if args.tune_lrs and args.validation is None:
         raise UserError("--tune-lrs must not see the test set: add --validation N (e.g. "
-                         "--validation 5000) to tune on held-out training images")
+                        "--validation 5000) to tune on held-out training images")
     if args.tune_lrs:
         return [runs.Run(spec, seed, {**recipe, "lr": lr}, data)
                 for spec in specs for lr in args.tune_lrs for seed in _seeds(args)]

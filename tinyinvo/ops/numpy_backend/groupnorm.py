@@ -42,4 +42,4 @@ def group_norm_backward(dy, x, mean, var, gamma, *, groups, eps):
     dxhat = (gamma[:, None, None] * dy).reshape(N, groups, M)
     dx = inv_std / M * (M * dxhat - dxhat.sum(axis=2, keepdims=True)
                         - xhat * (dxhat * xhat).sum(axis=2, keepdims=True))
-    return dx.reshape(x.shape).astype(x.dtype, copy=False), dgamma, dbeta
+    return dx.reshape(x.shape), dgamma, dbeta
