@@ -1,7 +1,7 @@
 """Benchmark whole training steps: tinyinvo vs the same networks in PyTorch CPU (when importable).
 
     python benchmarks/bench_train.py [--models rednet26 resnet26 ...] [--width 16]
-        [--batch-size 128] [--threads 2] [--steps S] [--separate-processes [--rounds R]] [--json PATH]
+        [--batch-size 128] [--threads 2] [--steps S] [--separate-processes [--rounds R] [--busy-core]] [--json PATH]
 
 Models: the presets rednet26, resnet26, dwnet26 and mbv2 at --width, and the study's inverted nets
 inverted-dw7 and inverted-inv7 at the width the study solves for 32M MACs (tinyinvo.study.grid).
@@ -25,6 +25,9 @@ Two ways to run:
   tinyinvo process never imports torch), R rounds taking turns (who goes first alternates); per
   process the median of S steps, then the median over rounds. One process running both is what
   two OpenMP runtimes in one process can distort; this mode cannot be.
+--busy-core (with --separate-processes) also times every process while a second program keeps one
+core busy (a Python loop that never sleeps, as a browser tab or a compile might), and reports each
+framework's slowdown, its busy step time over its quiet one: how it fares on a laptop that is never quiet.
 --torch-first (with --separate-processes) imports torch and runs one PyTorch op before tinyinvo
 in the tinyinvo process: the import-order trap, measured as a user would meet it.
 
@@ -52,13 +55,19 @@ def parse_args():
     parser.add_argument("--separate-processes", action="store_true",
                         help="time each framework in a fresh process of its own, in turns (see above)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of --separate-processes (default 3)")
+    parser.add_argument("--busy-core", action="store_true",
+                        help="with --separate-processes: time each process also while another program "
+                             "keeps one core busy, and report the slowdown of each framework")
     parser.add_argument("--torch-first", action="store_true",
                         help="tinyinvo's processes import torch and run one op first (the import-order trap)")
     parser.add_argument("--worker", choices=("tinyinvo", "pytorch"), help=argparse.SUPPRESS)
     parser.add_argument("--default-malloc", action="store_true",
                         help="leave glibc's malloc as it is instead of keeping freed memory for "
                              "reuse as the Trainer does (tinyinvo.memory; affects both frameworks)")
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.busy_core and not args.separate_processes:
+        parser.error("--busy-core needs --separate-processes (each framework timed in a process of its own)")
+    return args
 
 
 ARGS = parse_args() if __name__ == "__main__" else None
@@ -330,9 +339,27 @@ def run_worker(args, framework, name):
     return json.loads(result.stdout.splitlines()[-1])
 
 
+def busy_core():
+    """Start a program that keeps one core busy until killed: a Python loop that never sleeps."""
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
+
+
+def run_worker_under(args, framework, name, condition):
+    """run_worker, with a busy core beside it when ``condition`` is "busy"."""
+    if condition == "quiet":
+        return run_worker(args, framework, name)
+    spinner = busy_core()
+    try:
+        return run_worker(args, framework, name)
+    finally:
+        spinner.kill()
+        spinner.wait()
+
+
 def drive_processes(args):
-    """--separate-processes: every (round, model, framework) in a fresh process; frameworks take
-    turns, the first one alternating from round to round; medians over rounds of per-process medians."""
+    """--separate-processes: every (round, model, framework[, condition]) in a fresh process;
+    frameworks take turns, the first one alternating from round to round; medians over rounds of
+    per-process medians. With --busy-core each process runs once quiet and once next to a busy core."""
     import importlib.util
     has_torch = not args.no_torch and importlib.util.find_spec("torch") is not None
     frameworks = ["tinyinvo", "pytorch"] if has_torch else ["tinyinvo"]
@@ -341,37 +368,56 @@ def drive_processes(args):
           f"{args.threads}, {args.rounds} rounds x {args.steps} timed steps per process, load average "
           f"{load:.1f} on {os.cpu_count()} cores{', torch imported first in tinyinvo processes' * args.torch_first}",
           flush=True)
-    medians = {(name, f): [] for name in args.models for f in frameworks}
+    conditions = ("quiet", "busy") if args.busy_core else ("quiet",)
+    medians = {(name, f, c): [] for name in args.models for f in frameworks for c in conditions}
     params = {}
     for round_ in range(args.rounds):
         order = frameworks if round_ % 2 == 0 else frameworks[::-1]
         for name in args.models:
             for framework in order:
-                result = run_worker(args, framework, name)
-                params[name] = result["params"]
-                medians[name, framework].append(float(np.median(result["step_seconds"])))
-                print(f"round {round_ + 1}/{args.rounds} {name:<14} {framework:<9} "
-                      f"{args.batch_size / medians[name, framework][-1]:7.1f} images/s", flush=True)
+                for condition in conditions:
+                    result = run_worker_under(args, framework, name, condition)
+                    params[name] = result["params"]
+                    medians[name, framework, condition].append(float(np.median(result["step_seconds"])))
+                    print(f"round {round_ + 1}/{args.rounds} {name:<14} {framework:<9} {condition:<6}"
+                          f"{args.batch_size / medians[name, framework, condition][-1]:7.1f} images/s", flush=True)
     rows = []
     print(f"\nimages/s, median over {args.rounds} processes per framework (each: median of {args.steps} steps)\n")
     header = f"{'model':<14}{'params':>9}{'tinyinvo':>10}{'PyTorch':>10}{'tinyinvo/PyTorch':>18}"
     print(header)
     print("-" * len(header))
     for name in args.models:
-        rate = {f: args.batch_size / float(np.median(medians[name, f])) for f in frameworks}
+        rate = {f: args.batch_size / float(np.median(medians[name, f, "quiet"])) for f in frameworks}
         ratio = rate["tinyinvo"] / rate["pytorch"] if "pytorch" in rate else None
         rows.append(dict(model=name, params=params[name], images_per_s=rate, tinyinvo_over_pytorch=ratio,
-                         process_median_step_seconds={f: medians[name, f] for f in frameworks}))
+                         process_median_step_seconds={f: medians[name, f, "quiet"] for f in frameworks}))
         torch_column = f"{rate['pytorch']:10.1f}{ratio:18.2f}" if ratio else f"{'-':>10}{'-':>18}"
         print(f"{name:<14}{params[name]:>9}{rate['tinyinvo']:10.1f}{torch_column}")
+    if args.busy_core:
+        report_slowdowns(args, frameworks, medians, rows)
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json, "w") as file:
         json.dump(dict(mode="separate processes", batch_size=args.batch_size, width=args.width,
                        threads=args.threads, rounds=args.rounds, steps=args.steps, torch_first=args.torch_first,
+                       busy_core=args.busy_core,
                        load_average_start=load, load_average_end=os.getloadavg()[0],
                        numba=numba.__version__, numpy=np.__version__,
                        cpu=platform.processor() or platform.machine(), results=rows), file, indent=1)
     print(f"\nwritten to {args.json}")
+
+
+def report_slowdowns(args, frameworks, medians, rows):
+    """--busy-core: each framework's busy/quiet step time (medians over rounds), added to ``rows``."""
+    print("\nslowdown with one core busy: step time busy / quiet (medians over rounds; lower is better)\n")
+    header = f"{'model':<14}" + "".join(f"{f:>10}" for f in frameworks)
+    print(header)
+    print("-" * len(header))
+    for name, row in zip(args.models, rows):
+        slowdown = {f: float(np.median(medians[name, f, "busy"]) / np.median(medians[name, f, "quiet"]))
+                    for f in frameworks}
+        row["busy_core"] = dict(slowdown=slowdown,
+                                process_median_step_seconds={f: medians[name, f, "busy"] for f in frameworks})
+        print(f"{name:<14}" + "".join(f"{slowdown[f]:9.2f}x" for f in frameworks))
 
 
 def report(args, prepared, frameworks, times, parts):
