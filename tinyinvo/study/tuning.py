@@ -1,7 +1,7 @@
 """The study's tuning protocol: every model gets the same small search of the peak learning rate on
 a validation split held out of the training set, and its final runs use the rate it scored best.
 
-    python -m tinyinvo compare ... --validation 5000 --tune-lrs 0.02,0.05,0.1,0.2 --seeds 1 --out T
+    python -m tinyinvo compare ... --validation 5000 --tune-lrs 0.02,0.05,0.1,0.2,0.4 --seeds 1 --out T
     python -m tinyinvo compare ... --lr-from T/results.csv --seeds 3          # final, on the test set
 
 The test set is never seen while tuning: ``choose_lrs`` accepts only rows scored on a validation
