@@ -6,7 +6,7 @@ import pytest
 import tinyinvo.backend
 from tinyinvo.__main__ import main
 from tinyinvo.study import results
-from tinyinvo.study.tuning import choose_lrs, format_tuning
+from tinyinvo.study.tuning import choose_lrs, chosen_at_the_edge, format_tuning
 
 from study_helpers import TINY
 
@@ -26,6 +26,17 @@ def test_choose_lrs_takes_the_best_mean_over_seeds_and_the_smaller_rate_on_a_tie
             tuning_row("b", 0.2, 0.5), tuning_row("b", 0.1, 0.5)]
     assert choose_lrs(rows, ["a", "b"]) == {"a": 0.05, "b": 0.1}
     assert "65.00%*" in format_tuning(rows)
+
+
+def test_a_rate_chosen_at_the_edge_of_the_search_is_flagged():
+    rows = [tuning_row("top", 0.1, 0.5), tuning_row("top", 0.2, 0.6),        # best at the largest
+            tuning_row("bottom", 0.1, 0.6), tuning_row("bottom", 0.2, 0.5),  # best at the smallest
+            tuning_row("inside", 0.1, 0.5), tuning_row("inside", 0.2, 0.6), tuning_row("inside", 0.4, 0.55),
+            tuning_row("alone", 0.1, 0.5)]                                    # one rate: nothing to say
+    assert chosen_at_the_edge(rows) == {"top": 0.2, "bottom": 0.1}
+    assert format_tuning(rows).splitlines()[-1] == (
+        "chosen at the edge of the search (a rate beyond it may score better): top 0.2, bottom 0.1")
+    assert "edge" not in format_tuning(rows[4:])
 
 
 def test_choose_lrs_refuses_test_set_rows_and_missing_models():

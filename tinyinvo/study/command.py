@@ -20,7 +20,7 @@ from tinyinvo.study.executors import default_threads, default_workers, make_exec
 from tinyinvo.study.grid import STUDY_MODELS, parse_macs, solve_grid
 from tinyinvo.study.plots import plot_published, plot_study, summarize
 from tinyinvo.study.results import read_results, run_missing
-from tinyinvo.study.tuning import choose_lrs, format_tuning
+from tinyinvo.study.tuning import choose_lrs, format_edges, format_tuning
 from tinyinvo.train.flags import add_data_arguments, add_recipe_arguments, positive_int
 
 
@@ -123,11 +123,15 @@ def _plan(args, specs):
     lrs = {spec.name: args.lr for spec in specs}
     if args.lr_from:
         try:
-            lrs = choose_lrs(read_results(args.lr_from), list(lrs))
+            tuning_rows = read_results(args.lr_from)
+            lrs = choose_lrs(tuning_rows, list(lrs))
         except (OSError, ValueError) as error:
             raise UserError(f"--lr-from {args.lr_from}: {error}") from None
         print("learning rates chosen by tuning: " + ", ".join(f"{name} {lr:g}"
                                                              for name, lr in lrs.items()))
+        edges = format_edges([row for row in tuning_rows if row["model"] in lrs])
+        if edges:
+            print(f"warning: {edges}")
     return [runs.Run(spec, seed, {**recipe, "lr": lrs[spec.name]}, data)
             for spec in specs for seed in _seeds(args)]
 

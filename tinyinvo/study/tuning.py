@@ -6,7 +6,8 @@ a validation split held out of the training set, and its final runs use the rate
 
 The test set is never seen while tuning: ``choose_lrs`` accepts only rows scored on a validation
 split. A model's rate is the one with the highest mean validation accuracy over its seeds; a tie
-goes to the smaller rate.
+goes to the smaller rate. A rate chosen at the edge of a model's search (its largest or smallest
+rate) is flagged: a rate beyond it may score better, so the search should be widened there.
 """
 
 import numpy as np
@@ -37,6 +38,24 @@ def tuning_table(rows):
             for name, by_lr in scores.items()}
 
 
+def chosen_at_the_edge(rows):
+    """{model: chosen lr} for the models whose chosen rate is the largest or the smallest of the
+    two or more rates they were tried at: their searches did not bracket the best rate."""
+    table = tuning_table(rows)
+    chosen = choose_lrs(rows, list(table))
+    return {name: chosen[name] for name, by_lr in table.items()
+            if len(by_lr) > 1 and chosen[name] in (min(by_lr), max(by_lr))}
+
+
+def format_edges(rows):
+    """A line naming the models chosen at the edge of their search ("" when there are none)."""
+    edges = chosen_at_the_edge(rows)
+    if not edges:
+        return ""
+    return ("chosen at the edge of the search (a rate beyond it may score better): "
+            + ", ".join(f"{name} {lr:g}" for name, lr in edges.items()))
+
+
 def format_tuning(rows):
     """The tuning table as text: a row per model, a column per lr, the chosen rate marked with *."""
     table = tuning_table(rows)
@@ -48,4 +67,4 @@ def format_tuning(rows):
         cells = [f"{by_lr[lr]:.2%}{'*' if lr == chosen[name] else ' '}" if lr in by_lr else "-"
                  for lr in lrs]
         lines.append(f"{name:<18}" + "".join(f"{cell:>11}" for cell in cells))
-    return "\n".join(lines)
+    return "\n".join(lines + [format_edges(rows)]).rstrip()
