@@ -4,7 +4,7 @@ A dense convolution mixes every input channel into every output channel, so most
 a matrix product, and no hand-written loop beats the BLAS library that ``np.matmul`` calls.
 Numba does the data movement around it, fast and in parallel:
 
-- forward:  cols = im2col(x), (Ci*K*K, B*Ho*pitch) for a batch of B images; then y = w_matrix @ cols
+- forward:  cols = im2col(x), (Ci*K*K, B*Ho*Wo) for a batch of B images; then y = w_matrix @ cols
 - backward: dw = sum over batches of dy @ cols.T (in batch order); dcols = w_matrix.T @ dy;
             dx = col2im(dcols)
 
@@ -12,11 +12,10 @@ Images go through in small batches so that ``cols`` (K*K times the size of x) st
 the memory use stays bounded.
 
 Rows at the pitch (lecture 5's flat-row trick): each image plane goes into a zero-padded phase
-buffer (see ``planes``) whose rows are ``pitch`` >= Wo entries apart. A cols row holds the tap's
-output rows at that pitch, Ho*pitch entries, so im2col copies each tap in ONE contiguous run
-instead of Ho short ones. The last pitch - Wo columns of each output row are garbage (they see
-pixels of the next row): the forward crops them from y, and the backward gives them dy = 0, so
-they add exactly nothing to dw or dx. The price is (pitch - Wo) / Wo more matrix-product work.
+buffer (see ``planes``) whose rows are ``pitch`` entries apart. Output row i of tap (p, q) is then
+Wo consecutive entries of that buffer, so im2col copies it with one unit-stride loop and no test
+for the border. The cols rows hold exactly Ho*Wo entries per image: every column of the matrix
+products is a real output pixel.
 
 A 1x1 convolution without padding needs no im2col at all: it IS one matrix product per image, of
 the input's every stride-th pixel (the projection shortcuts of a ResNet are 1x1 convs with stride
@@ -35,14 +34,16 @@ from tinyinvo.ops.numba_backend.planes import buffer_geometry, crop_phases, fill
 # calls too small to run at full speed (benchmarks/bench_ops.py times the convs).
 COLS_BUDGET = 1 << 19
 
+# Extra entries between two rows of a batch's matrices (see _Unfold): one cache line.
+ROW_GAP = 16
+
 
 @njit(parallel=True, fastmath=True, cache=True)
-def _im2col_kernel(x, K, stride, padding, rows, pitch, plane_size, width, n_chunks, cols):
-    # cols[(c*K + p)*K + q, n, i*pitch + j] = xpad[n, c, i*stride + p, j*stride + q] for j < Wo
-    # (and a pixel of the next row for Wo <= j < pitch: the garbage columns)
+def _im2col_kernel(x, K, stride, padding, rows, pitch, plane_size, Ho, Wo, n_chunks, cols):
+    # cols[(c*K + p)*K + q, n, i*Wo + j] = xpad[n, c, i*stride + p, j*stride + q]
     # Parallel over planes (n, c); each writes only its own K*K rows of cols (deterministic).
-    # In the phase buffer tap (p, q) reads ``width`` = Ho*pitch consecutive entries, so the
-    # innermost loop is one long unit-stride copy with no bounds test, no call and no allocation.
+    # In the phase buffer, output row i of tap (p, q) is Wo consecutive entries, i*pitch past the
+    # tap's first pixel, so the innermost loop is a unit-stride copy with no bounds test.
     B, Ci = x.shape[:2]
     x_buffers = np.empty((n_chunks, plane_size), x.dtype)
     for chunk in prange(n_chunks):
@@ -53,18 +54,19 @@ def _im2col_kernel(x, K, stride, padding, rows, pitch, plane_size, width, n_chun
             fill_phases(x[n, c], padding, stride, rows, pitch, x_flat)
             for p in range(K):
                 for q in range(K):
-                    source = x_flat[tap_offset(p, q, stride, rows, pitch):]
-                    target = cols[(c * K + p) * K + q, n]
-                    for t in range(width):
-                        target[t] = source[t]
+                    tap = x_flat[tap_offset(p, q, stride, rows, pitch):]
+                    target = cols[(c * K + p) * K + q, n * Ho * Wo:]
+                    for i in range(Ho):
+                        source, row = tap[i * pitch:], target[i * Wo:]
+                        for j in range(Wo):
+                            row[j] = source[j]
 
 
 @njit(parallel=True, fastmath=True, cache=True)
-def _col2im_kernel(dcols, K, stride, padding, rows, pitch, plane_size, width, n_chunks, dx):
-    # The adjoint of im2col: dxpad[n, c, i*stride + p, j*stride + q] += dcols[(c*K + p)*K + q, n, i*pitch + j]
-    # (the garbage columns of dcols are exactly 0, so they change nothing)
+def _col2im_kernel(dcols, K, stride, padding, rows, pitch, plane_size, Ho, Wo, n_chunks, dx):
+    # The adjoint of im2col: dxpad[n, c, i*stride + p, j*stride + q] += dcols[(c*K + p)*K + q, n, i*Wo + j]
     # Parallel over planes (n, c): a pixel only receives from its own plane's rows of dcols, and
-    # one thread adds them in a fixed (p, q) order, so the sums are bitwise reproducible.
+    # one thread adds them in a fixed (p, q, i) order, so the sums are bitwise reproducible.
     B, Ci = dx.shape[:2]
     dx_buffers = np.empty((n_chunks, plane_size), dx.dtype)
     for chunk in prange(n_chunks):
@@ -75,19 +77,24 @@ def _col2im_kernel(dcols, K, stride, padding, rows, pitch, plane_size, width, n_
             dx_flat[:] = 0
             for p in range(K):
                 for q in range(K):
-                    target = dx_flat[tap_offset(p, q, stride, rows, pitch):]
-                    source = dcols[(c * K + p) * K + q, n]
-                    for t in range(width):
-                        target[t] += source[t]
+                    tap = dx_flat[tap_offset(p, q, stride, rows, pitch):]
+                    source = dcols[(c * K + p) * K + q, n * Ho * Wo:]
+                    for i in range(Ho):
+                        target, row = tap[i * pitch:], source[i * Wo:]
+                        for j in range(Wo):
+                            target[j] += row[j]
             crop_phases(dx_flat, padding, stride, rows, pitch, dx[n, c])
 
 
 class _Unfold:
     """The geometry of one conv2d call, and im2col / col2im on a batch of images.
 
-    ``cols`` has the layout (Ci*K*K, B, Ho*pitch): the B images of a batch side by side, so that
-    one matrix product per batch does the work of B (BLAS is most efficient on large matrices),
-    each output row ``pitch`` wide (Wo real columns, then pitch - Wo garbage ones).
+    ``cols`` is a (Ci*K*K, B*Ho*Wo) matrix: the B images of a batch side by side, so that one
+    matrix product per batch does the work of B (BLAS is most efficient on large matrices).
+
+    Its rows, and those of the (Co, B*Ho*Wo) matrices of y and dy, lie ``row_length`` entries apart,
+    a little more than B*Ho*Wo: rows a power-of-two multiple of 4 KiB apart (32x32 images) map to
+    the same few cache sets, and that slows BLAS down by up to 2x.
     """
 
     def __init__(self, x_shape, K, stride, padding):
@@ -95,49 +102,29 @@ class _Unfold:
         self.H, self.W, self.Ci, self.K, self.stride, self.padding = H, W, Ci, K, int(stride), int(padding)
         self.Ho, self.Wo = output_size(H, K, stride, padding), output_size(W, K, stride, padding)
         self.rows, self.pitch, _ = buffer_geometry(H, W, self.padding, self.stride, 1)
-        self.width = self.Ho * self.pitch                     # entries per image in a cols row
-        # the phase buffer, plus room for the last tap's garbage columns past its end
-        last_tap_end = tap_offset(K - 1, K - 1, self.stride, self.rows, self.pitch) + self.width
-        self.plane_size = max(self.stride**2 * self.rows * self.pitch, last_tap_end)
+        self.width = self.Ho * self.Wo                        # entries per image in a cols row
+        self.plane_size = self.stride**2 * self.rows * self.pitch   # every tap reads inside its phase
         self.batch = max(1, min(N, COLS_BUDGET // (Ci * K * K * self.width)))
+        self.row_length = self.batch * self.width + ROW_GAP
 
-    def buffer(self, dtype):
-        """A flat buffer big enough for the cols of one batch."""
-        return np.empty(self.Ci * self.K * self.K * self.batch * self.width, dtype)
+    def buffer(self, rows, dtype):
+        """A buffer for a (rows, B*Ho*Wo) matrix of one batch: (rows, self.row_length)."""
+        return np.empty((rows, self.row_length), dtype)
 
-    def cols(self, buffer, images):
-        """The first part of ``buffer`` as a contiguous (Ci*K*K, images, Ho*pitch) array."""
-        rows = self.Ci * self.K * self.K
-        return buffer[:rows * images * self.width].reshape(rows, images, self.width)
-
-    def crop(self, y_wide, images):
-        """(Co, images*Ho*pitch) product -> (images, Co, Ho, Wo) view without the garbage columns."""
-        Co = y_wide.shape[0]
-        return y_wide.reshape(Co, images, self.Ho, self.pitch)[:, :, :, :self.Wo].transpose(1, 0, 2, 3)
-
-    def dy_buffer(self, Co, dtype):
-        """A zeroed flat buffer for the wide dy of one batch. Only the first Wo columns of each row
-        are ever written, at the same flat positions for any batch size, so the garbage
-        columns stay 0."""
-        return np.zeros(Co * self.batch * self.width, dtype)
-
-    def widen(self, buffer, dy_batch):
-        """dy_batch (B, Co, Ho, Wo) -> (Co, B*Ho*pitch) in the column order of cols, 0 in the
-        garbage columns."""
-        B, Co = dy_batch.shape[:2]
-        dy_wide = buffer[:Co * B * self.width].reshape(Co, B, self.Ho, self.pitch)
-        dy_wide[:, :, :, :self.Wo] = dy_batch.transpose(1, 0, 2, 3)
-        return dy_wide.reshape(Co, B * self.width)
+    def matrix(self, buffer, images):
+        """The (rows, images*Ho*Wo) matrix of a batch of ``images`` in ``buffer`` (a view)."""
+        return buffer[:, :images * self.width]
 
     def _args(self, images):
         n_chunks = buffer_geometry(self.H, self.W, self.padding, self.stride, images * self.Ci)[2]
-        return self.K, self.stride, self.padding, self.rows, self.pitch, self.plane_size, self.width, n_chunks
+        return (self.K, self.stride, self.padding, self.rows, self.pitch, self.plane_size,
+                self.Ho, self.Wo, n_chunks)
 
-    def im2col(self, x_batch, cols):
-        _im2col_kernel(x_batch, *self._args(x_batch.shape[0]), cols)
+    def im2col(self, x_batch, cols_buffer):
+        _im2col_kernel(x_batch, *self._args(x_batch.shape[0]), cols_buffer)
 
-    def col2im(self, dcols, dx_batch):
-        _col2im_kernel(dcols, *self._args(dx_batch.shape[0]), dx_batch)
+    def col2im(self, dcols_buffer, dx_batch):
+        _col2im_kernel(dcols_buffer, *self._args(dx_batch.shape[0]), dx_batch)
 
 
 def _is_pointwise(K, padding):
@@ -189,12 +176,13 @@ def conv2d_forward(x, w, *, stride=1, padding=0):
         return _pointwise_forward(x, w_matrix, stride)
     unfold = _Unfold(x.shape, K, stride, padding)
     y = np.empty((N, Co, unfold.Ho, unfold.Wo), x.dtype)
-    buffer = unfold.buffer(x.dtype)
+    cols_buffer, y_buffer = unfold.buffer(Ci * K * K, x.dtype), unfold.buffer(Co, x.dtype)
     for start, stop in _batches(N, unfold.batch):
-        cols = unfold.cols(buffer, stop - start)              # (Ci*K*K, B, Ho*pitch)
-        unfold.im2col(x[start:stop], cols)
-        y_wide = w_matrix @ cols.reshape(cols.shape[0], -1)   # (Co, B*Ho*pitch): one BLAS call
-        y[start:stop] = unfold.crop(y_wide, stop - start)
+        images = stop - start
+        unfold.im2col(x[start:stop], cols_buffer)
+        y_batch = unfold.matrix(y_buffer, images)            # (Co, B*Ho*Wo): one BLAS call
+        np.matmul(w_matrix, unfold.matrix(cols_buffer, images), out=y_batch)
+        y[start:stop] = y_batch.reshape(Co, images, unfold.Ho, unfold.Wo).transpose(1, 0, 2, 3)
     return y
 
 
@@ -217,14 +205,16 @@ def conv2d_backward(dy, x, w, *, stride=1, padding=0):
     unfold = _Unfold(x.shape, K, stride, padding)
     dx = np.empty_like(x)
     dw_matrix_t = np.zeros_like(w_matrix.T)   # dw as (Ci*K*K, Co): see below
-    buffer, dy_buffer = unfold.buffer(x.dtype), unfold.dy_buffer(Co, x.dtype)
+    cols_buffer, dy_buffer = unfold.buffer(Ci * K * K, x.dtype), unfold.buffer(Co, x.dtype)
     for start, stop in _batches(N, unfold.batch):
-        cols = unfold.cols(buffer, stop - start)
-        unfold.im2col(x[start:stop], cols)
-        dy_wide = unfold.widen(dy_buffer, dy[start:stop])           # (Co, B*Ho*pitch), like cols
-        # dw.T = cols @ dy_wide.T: the same sums as dy_wide @ cols.T, but with the big matrix as
-        # the row-major left operand, which BLAS runs up to twice as fast when Co is small
-        dw_matrix_t += cols.reshape(cols.shape[0], -1) @ dy_wide.T  # batches added in order
-        dcols = (w_matrix.T @ dy_wide).reshape(cols.shape)          # (Ci*K*K, B, Ho*pitch)
-        unfold.col2im(dcols, dx[start:stop])
+        images = stop - start
+        unfold.im2col(x[start:stop], cols_buffer)
+        cols = unfold.matrix(cols_buffer, images)              # (Ci*K*K, B*Ho*Wo)
+        dy_matrix = unfold.matrix(dy_buffer, images)           # (Co, B*Ho*Wo), images as in cols
+        dy_matrix.reshape(Co, images, -1)[:] = dy[start:stop].reshape(images, Co, -1).transpose(1, 0, 2)
+        # dw.T = cols @ dy.T: the same sums as dy @ cols.T, but with the big matrix as the
+        # row-major left operand, which BLAS runs up to twice as fast when Co is small
+        dw_matrix_t += cols @ dy_matrix.T                     # batches added in order
+        np.matmul(w_matrix.T, dy_matrix, out=cols)            # dcols, in place of cols
+        unfold.col2im(cols_buffer, dx[start:stop])
     return dx, dw_matrix_t.T.reshape(w.shape)
