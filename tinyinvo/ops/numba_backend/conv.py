@@ -4,18 +4,21 @@ A dense convolution mixes every input channel into every output channel, so most
 a matrix product, and no hand-written loop beats the BLAS library that ``np.matmul`` calls.
 Numba does the data movement around it, fast and in parallel:
 
-- forward:  cols = im2col(x), (Ci*K*K, B*Ho*Wo) for a batch of B images; then y = w_matrix @ cols
-- backward: dw = sum over batches of dy @ cols.T (in batch order); dcols = w_matrix.T @ dy;
+- forward:  cols = im2col(x), (B*Ho*Wo, K*K*Ci) for a batch of B images; then y = cols @ w_cols
+- backward: dw = sum over batches of cols.T @ dy (in batch order); dcols = dy @ w_cols.T;
             dx = col2im(dcols)
+
+where w_cols is w as a (K*K*Ci, Co) matrix, rows in the (p, q, c) order of a cols row.
 
 Images go through in small batches so that ``cols`` (K*K times the size of x) stays in cache and
 the memory use stays bounded.
 
-Rows at the pitch (lecture 5's flat-row trick): each image plane goes into a zero-padded phase
-buffer (see ``planes``) whose rows are ``pitch`` entries apart. Output row i of tap (p, q) is then
-Wo consecutive entries of that buffer, so im2col copies it with one unit-stride loop and no test
-for the border. The cols rows hold exactly Ho*Wo entries per image: every column of the matrix
-products is a real output pixel.
+Channels last: a row of cols is the window under one output pixel. Each image is first copied
+into a zero-padded, channels-last buffer, (H + 2*padding, (W + 2*padding)*Ci): there, the K taps
+(q, c) of window row p are K*Ci CONSECUTIVE entries, for any stride. So im2col is K long
+unit-stride copies per output pixel, with no test for the border (the padding supplies the
+zeros), and col2im the same loops adding instead of copying. In the channels-first layout the
+runs would be only Wo long (4 entries for a 4x4 output), and the loop overhead would dominate.
 
 A 1x1 convolution without padding needs no im2col at all: it IS one matrix product per image, of
 the input's every stride-th pixel (the projection shortcuts of a ResNet are 1x1 convs with stride
@@ -23,10 +26,10 @@ the input's every stride-th pixel (the projection shortcuts of a ResNet are 1x1 
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import get_num_threads, njit, prange
 
 from tinyinvo.ops.checks import output_size
-from tinyinvo.ops.numba_backend.planes import buffer_geometry, crop_phases, fill_phases, split_tasks, tap_offset
+from tinyinvo.ops.numba_backend.planes import split_tasks
 
 # Entries of the im2col buffer, which sets the images per batch: 2 MiB in float32, about what the
 # L2 caches of a small machine hold, so that col2im reads the dcols that the matrix product just
@@ -34,97 +37,103 @@ from tinyinvo.ops.numba_backend.planes import buffer_geometry, crop_phases, fill
 # calls too small to run at full speed (benchmarks/bench_ops.py times the convs).
 COLS_BUDGET = 1 << 19
 
-# Extra entries between two rows of a batch's matrices (see _Unfold): one cache line.
-ROW_GAP = 16
+
+@njit(cache=True)
+def _pad_channels_last(image, padding, padded):
+    # padded[h + padding, (w + padding)*Ci + c] = image[c, h, w], and 0 in the border
+    Ci, H, W = image.shape
+    padded[:] = 0
+    for h in range(H):
+        for c in range(Ci):                  # reads image rows, writes every Ci-th entry
+            source, target = image[c, h], padded[h + padding, padding * Ci + c:]
+            for w in range(W):
+                target[w * Ci] = source[w]
+
+
+@njit(cache=True)
+def _crop_channels_last(padded, padding, image):
+    # The inverse on the interior: image[c, h, w] = padded[h + padding, (w + padding)*Ci + c]
+    Ci, H, W = image.shape
+    for h in range(H):
+        for c in range(Ci):
+            source, target = padded[h + padding, padding * Ci + c:], image[c, h]
+            for w in range(W):
+                target[w] = source[w * Ci]
 
 
 @njit(parallel=True, fastmath=True, cache=True)
-def _im2col_kernel(x, K, stride, padding, rows, pitch, plane_size, Ho, Wo, n_chunks, cols):
-    # cols[(c*K + p)*K + q, n, i*Wo + j] = xpad[n, c, i*stride + p, j*stride + q]
-    # Parallel over planes (n, c); each writes only its own K*K rows of cols (deterministic).
-    # In the phase buffer, output row i of tap (p, q) is Wo consecutive entries, i*pitch past the
-    # tap's first pixel, so the innermost loop is a unit-stride copy with no bounds test.
-    B, Ci = x.shape[:2]
-    x_buffers = np.empty((n_chunks, plane_size), x.dtype)
+def _im2col_kernel(x, K, stride, padding, Ho, Wo, n_chunks, cols):
+    # cols[(n*Ho + i)*Wo + j, (p*K + q)*Ci + c] = xpad[n, c, i*stride + p, j*stride + q]
+    # Parallel over images; each writes only its own Ho*Wo rows of cols (deterministic).
+    B, Ci, H, W = x.shape
+    run = K * Ci                                    # taps (q, c) of one window row p
+    padded = np.empty((n_chunks, H + 2 * padding, (W + 2 * padding) * Ci), x.dtype)
     for chunk in prange(n_chunks):
-        x_flat = x_buffers[chunk]
-        start, stop = split_tasks(chunk, n_chunks, B * Ci)
-        for plane in range(start, stop):
-            n, c = plane // Ci, plane % Ci
-            fill_phases(x[n, c], padding, stride, rows, pitch, x_flat)
-            for p in range(K):
-                for q in range(K):
-                    tap = x_flat[tap_offset(p, q, stride, rows, pitch):]
-                    target = cols[(c * K + p) * K + q, n * Ho * Wo:]
-                    for i in range(Ho):
-                        source, row = tap[i * pitch:], target[i * Wo:]
-                        for j in range(Wo):
-                            row[j] = source[j]
+        start, stop = split_tasks(chunk, n_chunks, B)
+        for n in range(start, stop):
+            _pad_channels_last(x[n], padding, padded[chunk])
+            for i in range(Ho):
+                for j in range(Wo):
+                    row = cols[(n * Ho + i) * Wo + j]
+                    for p in range(K):
+                        window, target = padded[chunk, i * stride + p, j * stride * Ci:], row[p * run:]
+                        for t in range(run):
+                            target[t] = window[t]
 
 
 @njit(parallel=True, fastmath=True, cache=True)
-def _col2im_kernel(dcols, K, stride, padding, rows, pitch, plane_size, Ho, Wo, n_chunks, dx):
-    # The adjoint of im2col: dxpad[n, c, i*stride + p, j*stride + q] += dcols[(c*K + p)*K + q, n, i*Wo + j]
-    # Parallel over planes (n, c): a pixel only receives from its own plane's rows of dcols, and
-    # one thread adds them in a fixed (p, q, i) order, so the sums are bitwise reproducible.
-    B, Ci = dx.shape[:2]
-    dx_buffers = np.empty((n_chunks, plane_size), dx.dtype)
+def _col2im_kernel(dcols, K, stride, padding, Ho, Wo, n_chunks, dx):
+    # The adjoint of im2col: dxpad[n, c, i*stride + p, j*stride + q] += dcols[(n*Ho + i)*Wo + j, (p*K + q)*Ci + c]
+    # Parallel over images: a pixel only receives from its own image's rows of dcols, and one
+    # thread adds them in a fixed (i, j, p) order, so the sums are bitwise reproducible.
+    B, Ci, H, W = dx.shape
+    run = K * Ci
+    padded = np.empty((n_chunks, H + 2 * padding, (W + 2 * padding) * Ci), dx.dtype)
     for chunk in prange(n_chunks):
-        dx_flat = dx_buffers[chunk]
-        start, stop = split_tasks(chunk, n_chunks, B * Ci)
-        for plane in range(start, stop):
-            n, c = plane // Ci, plane % Ci
-            dx_flat[:] = 0
-            for p in range(K):
-                for q in range(K):
-                    tap = dx_flat[tap_offset(p, q, stride, rows, pitch):]
-                    source = dcols[(c * K + p) * K + q, n * Ho * Wo:]
-                    for i in range(Ho):
-                        target, row = tap[i * pitch:], source[i * Wo:]
-                        for j in range(Wo):
-                            target[j] += row[j]
-            crop_phases(dx_flat, padding, stride, rows, pitch, dx[n, c])
+        start, stop = split_tasks(chunk, n_chunks, B)
+        for n in range(start, stop):
+            padded[chunk] = 0
+            for i in range(Ho):
+                for j in range(Wo):
+                    row = dcols[(n * Ho + i) * Wo + j]
+                    for p in range(K):
+                        window, source = padded[chunk, i * stride + p, j * stride * Ci:], row[p * run:]
+                        for t in range(run):
+                            window[t] += source[t]
+            _crop_channels_last(padded[chunk], padding, dx[n])
 
 
 class _Unfold:
     """The geometry of one conv2d call, and im2col / col2im on a batch of images.
 
-    ``cols`` is a (Ci*K*K, B*Ho*Wo) matrix: the B images of a batch side by side, so that one
-    matrix product per batch does the work of B (BLAS is most efficient on large matrices).
-
-    Its rows, and those of the (Co, B*Ho*Wo) matrices of y and dy, lie ``row_length`` entries apart,
-    a little more than B*Ho*Wo: rows a power-of-two multiple of 4 KiB apart (32x32 images) map to
-    the same few cache sets, and that slows BLAS down by up to 2x.
+    ``cols`` is a (B*Ho*Wo, K*K*Ci) matrix: the windows of the B images of a batch one under the
+    other, so that one matrix product per batch does the work of B (BLAS is most efficient on
+    large matrices).
     """
 
     def __init__(self, x_shape, K, stride, padding):
         N, Ci, H, W = x_shape
-        self.H, self.W, self.Ci, self.K, self.stride, self.padding = H, W, Ci, K, int(stride), int(padding)
+        self.K, self.stride, self.padding = K, int(stride), int(padding)
         self.Ho, self.Wo = output_size(H, K, stride, padding), output_size(W, K, stride, padding)
-        self.rows, self.pitch, _ = buffer_geometry(H, W, self.padding, self.stride, 1)
-        self.width = self.Ho * self.Wo                        # entries per image in a cols row
-        self.plane_size = self.stride**2 * self.rows * self.pitch   # every tap reads inside its phase
+        self.width = self.Ho * self.Wo                        # rows of cols per image
         self.batch = max(1, min(N, COLS_BUDGET // (Ci * K * K * self.width)))
-        self.row_length = self.batch * self.width + ROW_GAP
 
-    def buffer(self, rows, dtype):
-        """A buffer for a (rows, B*Ho*Wo) matrix of one batch: (rows, self.row_length)."""
-        return np.empty((rows, self.row_length), dtype)
+    def buffer(self, columns, dtype):
+        """A buffer for a (B*Ho*Wo, columns) matrix of one batch."""
+        return np.empty((self.batch * self.width, columns), dtype)
 
     def matrix(self, buffer, images):
-        """The (rows, images*Ho*Wo) matrix of a batch of ``images`` in ``buffer`` (a view)."""
-        return buffer[:, :images * self.width]
+        """The (images*Ho*Wo, columns) matrix of a batch of ``images`` in ``buffer`` (a view)."""
+        return buffer[:images * self.width]
 
     def _args(self, images):
-        n_chunks = buffer_geometry(self.H, self.W, self.padding, self.stride, images * self.Ci)[2]
-        return (self.K, self.stride, self.padding, self.rows, self.pitch, self.plane_size,
-                self.Ho, self.Wo, n_chunks)
+        return self.K, self.stride, self.padding, self.Ho, self.Wo, min(get_num_threads(), images)
 
-    def im2col(self, x_batch, cols_buffer):
-        _im2col_kernel(x_batch, *self._args(x_batch.shape[0]), cols_buffer)
+    def im2col(self, x_batch, cols):
+        _im2col_kernel(x_batch, *self._args(x_batch.shape[0]), cols)
 
-    def col2im(self, dcols_buffer, dx_batch):
-        _col2im_kernel(dcols_buffer, *self._args(dx_batch.shape[0]), dx_batch)
+    def col2im(self, dcols, dx_batch):
+        _col2im_kernel(dcols, *self._args(dx_batch.shape[0]), dx_batch)
 
 
 def _is_pointwise(K, padding):
@@ -160,6 +169,18 @@ def _batches(N, batch):
     return [(start, min(N, start + batch)) for start in range(0, N, batch)]
 
 
+def _w_cols(w):
+    """w (Co, Ci, K, K) as the (K*K*Ci, Co) matrix whose rows follow a cols row: (p, q, c)."""
+    Co, Ci, K, _ = w.shape
+    return np.ascontiguousarray(w.transpose(2, 3, 1, 0)).reshape(K * K * Ci, Co)
+
+
+def _w_from_cols(w_cols, shape):
+    """The inverse of _w_cols: (K*K*Ci, Co) -> a contiguous (Co, Ci, K, K)."""
+    Co, Ci, K, _ = shape
+    return np.ascontiguousarray(w_cols.reshape(K, K, Ci, Co).transpose(3, 2, 0, 1))
+
+
 def conv2d_forward(x, w, *, stride=1, padding=0):
     """y[n, o, i, j] = sum_{c,p,q} w[o, c, p, q] * xpad[n, c, i*stride + p, j*stride + q]
 
@@ -176,13 +197,15 @@ def conv2d_forward(x, w, *, stride=1, padding=0):
         return _pointwise_forward(x, w_matrix, stride)
     unfold = _Unfold(x.shape, K, stride, padding)
     y = np.empty((N, Co, unfold.Ho, unfold.Wo), x.dtype)
-    cols_buffer, y_buffer = unfold.buffer(Ci * K * K, x.dtype), unfold.buffer(Co, x.dtype)
+    w_cols = _w_cols(w)
+    cols_buffer, y_buffer = unfold.buffer(K * K * Ci, x.dtype), unfold.buffer(Co, x.dtype)
     for start, stop in _batches(N, unfold.batch):
         images = stop - start
-        unfold.im2col(x[start:stop], cols_buffer)
-        y_batch = unfold.matrix(y_buffer, images)            # (Co, B*Ho*Wo): one BLAS call
-        np.matmul(w_matrix, unfold.matrix(cols_buffer, images), out=y_batch)
-        y[start:stop] = y_batch.reshape(Co, images, unfold.Ho, unfold.Wo).transpose(1, 0, 2, 3)
+        cols = unfold.matrix(cols_buffer, images)             # (B*Ho*Wo, K*K*Ci)
+        unfold.im2col(x[start:stop], cols)
+        y_batch = unfold.matrix(y_buffer, images)             # (B*Ho*Wo, Co): one BLAS call
+        np.matmul(cols, w_cols, out=y_batch)
+        y[start:stop] = y_batch.reshape(images, unfold.Ho, unfold.Wo, Co).transpose(0, 3, 1, 2)
     return y
 
 
@@ -190,7 +213,7 @@ def conv2d_backward(dy, x, w, *, stride=1, padding=0):
     """Gradients of conv2d_forward.
 
     dw[o, c, p, q] = sum_{n,i,j} dy[n, o, i, j] * xpad[n, c, i*stride + p, j*stride + q]
-    dx = col2im(w_matrix.T @ dy): each window's gradient added back onto the pixels it read.
+    dx = col2im(dy @ w_cols.T): each window's gradient added back onto the pixels it read.
 
     Inputs: dy (N, Co, Ho, Wo); x, w, stride, padding as in the forward.
     Returns (dx, dw): (N, Ci, H, W) and (Co, Ci, K, K).
@@ -204,17 +227,16 @@ def conv2d_backward(dy, x, w, *, stride=1, padding=0):
         return dx, dw_matrix.reshape(w.shape)
     unfold = _Unfold(x.shape, K, stride, padding)
     dx = np.empty_like(x)
-    dw_matrix_t = np.zeros_like(w_matrix.T)   # dw as (Ci*K*K, Co): see below
-    cols_buffer, dy_buffer = unfold.buffer(Ci * K * K, x.dtype), unfold.buffer(Co, x.dtype)
+    w_cols = _w_cols(w)
+    dw_cols = np.zeros_like(w_cols)
+    cols_buffer, dy_buffer = unfold.buffer(K * K * Ci, x.dtype), unfold.buffer(Co, x.dtype)
     for start, stop in _batches(N, unfold.batch):
         images = stop - start
-        unfold.im2col(x[start:stop], cols_buffer)
-        cols = unfold.matrix(cols_buffer, images)              # (Ci*K*K, B*Ho*Wo)
-        dy_matrix = unfold.matrix(dy_buffer, images)           # (Co, B*Ho*Wo), images as in cols
-        dy_matrix.reshape(Co, images, -1)[:] = dy[start:stop].reshape(images, Co, -1).transpose(1, 0, 2)
-        # dw.T = cols @ dy.T: the same sums as dy @ cols.T, but with the big matrix as the
-        # row-major left operand, which BLAS runs up to twice as fast when Co is small
-        dw_matrix_t += cols @ dy_matrix.T                     # batches added in order
-        np.matmul(w_matrix.T, dy_matrix, out=cols)            # dcols, in place of cols
-        unfold.col2im(cols_buffer, dx[start:stop])
-    return dx, dw_matrix_t.T.reshape(w.shape)
+        cols = unfold.matrix(cols_buffer, images)             # (B*Ho*Wo, K*K*Ci)
+        unfold.im2col(x[start:stop], cols)
+        dy_batch = unfold.matrix(dy_buffer, images)           # (B*Ho*Wo, Co), rows as in cols
+        dy_batch.reshape(images, -1, Co)[:] = dy[start:stop].reshape(images, Co, -1).transpose(0, 2, 1)
+        dw_cols += cols.T @ dy_batch                          # batches added in order
+        np.matmul(dy_batch, w_cols.T, out=cols)               # dcols, in place of cols
+        unfold.col2im(cols, dx[start:stop])
+    return dx, _w_from_cols(dw_cols, w.shape)
