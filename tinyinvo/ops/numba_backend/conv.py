@@ -8,7 +8,10 @@ Numba does the data movement around it, fast and in parallel:
 - backward: dw = sum over batches of cols.T @ dy (in batch order); dcols = dy @ w_cols.T;
             dx = col2im(dcols)
 
-where w_cols is w as a (K*K*Ci, Co) matrix, rows in the (p, q, c) order of a cols row.
+where w_cols is w as a (K*K*Ci, Co) matrix, rows in the (p, q, c) order of a cols row. The
+products come out channels last, a row per output pixel, and y (dy) is transposed from (to) that
+layout per image. Every product keeps the tall matrices, with a row per output pixel (cols, dy),
+on its left: the shape that BLAS runs fastest when Co is small.
 
 Images go through in small batches so that ``cols`` (K*K times the size of x) stays in cache and
 the memory use stays bounded.
@@ -83,7 +86,8 @@ def _im2col_kernel(x, K, stride, padding, Ho, Wo, n_chunks, cols):
 
 @njit(parallel=True, fastmath=True, cache=True)
 def _col2im_kernel(dcols, K, stride, padding, Ho, Wo, n_chunks, dx):
-    # The adjoint of im2col: dxpad[n, c, i*stride + p, j*stride + q] += dcols[(n*Ho + i)*Wo + j, (p*K + q)*Ci + c]
+    # The adjoint of im2col:
+    # dxpad[n, c, i*stride + p, j*stride + q] += dcols[(n*Ho + i)*Wo + j, (p*K + q)*Ci + c]
     # Parallel over images: a pixel only receives from its own image's rows of dcols, and one
     # thread adds them in a fixed (i, j, p) order, so the sums are bitwise reproducible.
     B, Ci, H, W = dx.shape
