@@ -40,28 +40,28 @@ from tinyinvo.ops.numba_backend.planes import split_tasks
 # calls too small to run at full speed (benchmarks/bench_ops.py times the convs).
 COLS_BUDGET = 1 << 19
 
-
-@njit(cache=True)
-def _pad_channels_last(image, padding, padded):
-    # padded[h + padding, (w + padding)*Ci + c] = image[c, h, w], and 0 in the border
-    Ci, H, W = image.shape
-    padded[:] = 0
-    for h in range(H):
-        for c in range(Ci):                  # reads image rows, writes every Ci-th entry
-            source, target = image[c, h], padded[h + padding, padding * Ci + c:]
-            for w in range(W):
-                target[w * Ci] = source[w]
+# Channels moved to or from the channels-last layout at a time (see _move_channels_last).
+CHANNEL_BLOCK = 16
 
 
 @njit(cache=True)
-def _crop_channels_last(padded, padding, image):
-    # The inverse on the interior: image[c, h, w] = padded[h + padding, (w + padding)*Ci + c]
+def _move_channels_last(image, padded, padding, into_padded):
+    # padded[h + padding, (w + padding)*Ci + c] = image[c, h, w] when into_padded, else back:
+    # image[c, h, w] = padded[h + padding, (w + padding)*Ci + c] (the border is left alone).
+    # CHANNEL_BLOCK channels at a time: image rows (c, h) and (c + 1, h) lie a whole plane apart,
+    # and going through all Ci of them for each h would keep Ci far-apart memory streams in flight
+    # at once, which the prefetcher and the TLB cannot follow when Ci is large.
     Ci, H, W = image.shape
-    for h in range(H):
-        for c in range(Ci):
-            source, target = padded[h + padding, padding * Ci + c:], image[c, h]
-            for w in range(W):
-                target[w] = source[w * Ci]
+    for c0 in range(0, Ci, CHANNEL_BLOCK):
+        for h in range(H):
+            for c in range(c0, min(Ci, c0 + CHANNEL_BLOCK)):
+                plane_row, padded_row = image[c, h], padded[h + padding, padding * Ci + c:]
+                if into_padded:
+                    for w in range(W):
+                        padded_row[w * Ci] = plane_row[w]
+                else:
+                    for w in range(W):
+                        plane_row[w] = padded_row[w * Ci]
 
 
 @njit(parallel=True, fastmath=True, cache=True)
@@ -72,14 +72,16 @@ def _im2col_kernel(x, K, stride, padding, Ho, Wo, n_chunks, cols):
     run = K * Ci                                    # taps (q, c) of one window row p
     padded = np.empty((n_chunks, H + 2 * padding, (W + 2 * padding) * Ci), x.dtype)
     for chunk in prange(n_chunks):
+        xpad = padded[chunk]
         start, stop = split_tasks(chunk, n_chunks, B)
         for n in range(start, stop):
-            _pad_channels_last(x[n], padding, padded[chunk])
+            xpad[:] = 0
+            _move_channels_last(x[n], xpad, padding, True)
             for i in range(Ho):
                 for j in range(Wo):
                     row = cols[(n * Ho + i) * Wo + j]
                     for p in range(K):
-                        window, target = padded[chunk, i * stride + p, j * stride * Ci:], row[p * run:]
+                        window, target = xpad[i * stride + p, j * stride * Ci:], row[p * run:]
                         for t in range(run):
                             target[t] = window[t]
 
@@ -94,17 +96,18 @@ def _col2im_kernel(dcols, K, stride, padding, Ho, Wo, n_chunks, dx):
     run = K * Ci
     padded = np.empty((n_chunks, H + 2 * padding, (W + 2 * padding) * Ci), dx.dtype)
     for chunk in prange(n_chunks):
+        dxpad = padded[chunk]
         start, stop = split_tasks(chunk, n_chunks, B)
         for n in range(start, stop):
-            padded[chunk] = 0
+            dxpad[:] = 0
             for i in range(Ho):
                 for j in range(Wo):
                     row = dcols[(n * Ho + i) * Wo + j]
                     for p in range(K):
-                        window, source = padded[chunk, i * stride + p, j * stride * Ci:], row[p * run:]
+                        window, source = dxpad[i * stride + p, j * stride * Ci:], row[p * run:]
                         for t in range(run):
                             window[t] += source[t]
-            _crop_channels_last(padded[chunk], padding, dx[n])
+            _move_channels_last(dx[n], dxpad, padding, False)
 
 
 class _Unfold:
