@@ -135,7 +135,7 @@ def test_conv_in_several_im2col_batches_matches_numpy(monkeypatch):
 
     inputs = make_inputs("conv", (5, 9, 8, 3, 2, 1), C=C, seed=0)
     x = inputs[0]
-    one_image = C * 3 * 3 * numba_conv._Unfold(x.shape, 3, 2, 1).width
+    one_image = C * 3 * 3 * numba_conv._Unfold(x.shape, 3, 2, 1).pixels
     monkeypatch.setattr(numba_conv, "COLS_BUDGET", 2 * one_image)
     assert numba_conv._Unfold(x.shape, 3, 2, 1).batch == 2
     assert_conv_backends_agree(inputs)

@@ -122,16 +122,16 @@ class _Unfold:
         N, Ci, H, W = x_shape
         self.K, self.stride, self.padding = K, int(stride), int(padding)
         self.Ho, self.Wo = output_size(H, K, stride, padding), output_size(W, K, stride, padding)
-        self.width = self.Ho * self.Wo                        # rows of cols per image
-        self.batch = max(1, min(N, COLS_BUDGET // (Ci * K * K * self.width)))
+        self.pixels = self.Ho * self.Wo                       # output pixels = rows of cols per image
+        self.batch = max(1, min(N, COLS_BUDGET // (Ci * K * K * self.pixels)))
 
     def buffer(self, columns, dtype):
         """A buffer for a (B*Ho*Wo, columns) matrix of one batch."""
-        return np.empty((self.batch * self.width, columns), dtype)
+        return np.empty((self.batch * self.pixels, columns), dtype)
 
     def matrix(self, buffer, images):
         """The (images*Ho*Wo, columns) matrix of a batch of ``images`` in ``buffer`` (a view)."""
-        return buffer[:images * self.width]
+        return buffer[:images * self.pixels]
 
     def _args(self, images):
         return self.K, self.stride, self.padding, self.Ho, self.Wo, min(get_num_threads(), images)
