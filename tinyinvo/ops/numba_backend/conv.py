@@ -4,19 +4,24 @@ A dense convolution mixes every input channel into every output channel, so most
 a matrix product, and no hand-written loop beats the BLAS library that ``np.matmul`` calls.
 Numba does the data movement around it, fast and in parallel:
 
-- forward:  cols = im2col(x), (Ci*K*K, B*Ho*pitch) for a batch of B images; then y = w_matrix @ cols
-- backward: dw = sum over batches of dy @ cols.T (in batch order); dcols = w_matrix.T @ dy;
+- forward:  cols = im2col(x), (B*Ho*Wo, K*K*Ci) for a batch of B images; then y = cols @ w_cols
+- backward: dw = sum over batches of cols.T @ dy (in batch order); dcols = dy @ w_cols.T;
             dx = col2im(dcols)
+
+where w_cols is w as a (K*K*Ci, Co) matrix, rows in the (p, q, c) order of a cols row. The
+products come out channels last, a row per output pixel, and y (dy) is transposed from (to) that
+layout per image. Every product keeps the tall matrices, with a row per output pixel (cols, dy),
+on its left: the shape that BLAS runs fastest when Co is small.
 
 Images go through in small batches so that ``cols`` (K*K times the size of x) stays in cache and
 the memory use stays bounded.
 
-Rows at the pitch (lecture 5's flat-row trick): each image plane goes into a zero-padded phase
-buffer (see ``planes``) whose rows are ``pitch`` >= Wo entries apart. A cols row holds the tap's
-output rows at that pitch, Ho*pitch entries, so im2col copies each tap in ONE contiguous run
-instead of Ho short ones. The last pitch - Wo columns of each output row are garbage (they see
-pixels of the next row): the forward crops them from y, and the backward gives them dy = 0, so
-they add exactly nothing to dw or dx. The price is (pitch - Wo) / Wo more matrix-product work.
+Channels last: a row of cols is the window under one output pixel. Each image is first copied
+into a zero-padded, channels-last buffer, (H + 2*padding, (W + 2*padding)*Ci): there, the K taps
+(q, c) of window row p are K*Ci CONSECUTIVE entries, for any stride. So im2col is K long
+unit-stride copies per output pixel, with no test for the border (the padding supplies the
+zeros), and col2im the same loops adding instead of copying. In the channels-first layout the
+runs would be only Wo long (4 entries for a 4x4 output), and the loop overhead would dominate.
 
 A 1x1 convolution without padding needs no im2col at all: it IS one matrix product per image, of
 the input's every stride-th pixel (the projection shortcuts of a ResNet are 1x1 convs with stride
@@ -24,10 +29,10 @@ the input's every stride-th pixel (the projection shortcuts of a ResNet are 1x1 
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import get_num_threads, njit, prange
 
 from tinyinvo.ops.checks import output_size
-from tinyinvo.ops.numba_backend.planes import buffer_geometry, crop_phases, fill_phases, split_tasks, tap_offset
+from tinyinvo.ops.numba_backend.planes import split_tasks
 
 # Entries of the im2col buffer, which sets the images per batch: 2 MiB in float32, about what the
 # L2 caches of a small machine hold, so that col2im reads the dcols that the matrix product just
@@ -35,103 +40,101 @@ from tinyinvo.ops.numba_backend.planes import buffer_geometry, crop_phases, fill
 # calls too small to run at full speed (benchmarks/bench_ops.py times the convs).
 COLS_BUDGET = 1 << 19
 
+# Channels moved to or from the channels-last layout at a time (see _move_channels_last).
+CHANNEL_BLOCK = 16
+
+
+@njit(cache=True)
+def _move_channels_last(image, padded, padding, into_padded):
+    # padded[h + padding, (w + padding)*Ci + c] = image[c, h, w] when into_padded, else back:
+    # image[c, h, w] = padded[h + padding, (w + padding)*Ci + c] (the border is left alone).
+    # CHANNEL_BLOCK channels at a time: image rows (c, h) and (c + 1, h) lie a whole plane apart,
+    # and going through all Ci of them for each h would keep Ci far-apart memory streams in flight
+    # at once, which the prefetcher and the TLB cannot follow when Ci is large.
+    Ci, H, W = image.shape
+    for c0 in range(0, Ci, CHANNEL_BLOCK):
+        for h in range(H):
+            for c in range(c0, min(Ci, c0 + CHANNEL_BLOCK)):
+                plane_row, padded_row = image[c, h], padded[h + padding, padding * Ci + c:]
+                if into_padded:
+                    for w in range(W):
+                        padded_row[w * Ci] = plane_row[w]
+                else:
+                    for w in range(W):
+                        plane_row[w] = padded_row[w * Ci]
+
 
 @njit(parallel=True, fastmath=True, cache=True)
-def _im2col_kernel(x, K, stride, padding, rows, pitch, plane_size, width, n_chunks, cols):
-    # cols[(c*K + p)*K + q, n, i*pitch + j] = xpad[n, c, i*stride + p, j*stride + q] for j < Wo
-    # (and a pixel of the next row for Wo <= j < pitch: the garbage columns)
-    # Parallel over planes (n, c); each writes only its own K*K rows of cols (deterministic).
-    # In the phase buffer tap (p, q) reads ``width`` = Ho*pitch consecutive entries, so the
-    # innermost loop is one long unit-stride copy with no bounds test, no call and no allocation.
-    B, Ci = x.shape[:2]
-    x_buffers = np.empty((n_chunks, plane_size), x.dtype)
+def _im2col_kernel(x, K, stride, padding, Ho, Wo, n_chunks, cols):
+    # cols[(n*Ho + i)*Wo + j, (p*K + q)*Ci + c] = xpad[n, c, i*stride + p, j*stride + q]
+    # Parallel over images; each writes only its own Ho*Wo rows of cols (deterministic).
+    B, Ci, H, W = x.shape
+    run = K * Ci                                    # taps (q, c) of one window row p
+    padded = np.empty((n_chunks, H + 2 * padding, (W + 2 * padding) * Ci), x.dtype)
     for chunk in prange(n_chunks):
-        x_flat = x_buffers[chunk]
-        start, stop = split_tasks(chunk, n_chunks, B * Ci)
-        for plane in range(start, stop):
-            n, c = plane // Ci, plane % Ci
-            fill_phases(x[n, c], padding, stride, rows, pitch, x_flat)
-            for p in range(K):
-                for q in range(K):
-                    source = x_flat[tap_offset(p, q, stride, rows, pitch):]
-                    target = cols[(c * K + p) * K + q, n]
-                    for t in range(width):
-                        target[t] = source[t]
+        xpad = padded[chunk]
+        start, stop = split_tasks(chunk, n_chunks, B)
+        for n in range(start, stop):
+            xpad[:] = 0
+            _move_channels_last(x[n], xpad, padding, True)
+            for i in range(Ho):
+                for j in range(Wo):
+                    row = cols[(n * Ho + i) * Wo + j]
+                    for p in range(K):
+                        window, target = xpad[i * stride + p, j * stride * Ci:], row[p * run:]
+                        for t in range(run):
+                            target[t] = window[t]
 
 
 @njit(parallel=True, fastmath=True, cache=True)
-def _col2im_kernel(dcols, K, stride, padding, rows, pitch, plane_size, width, n_chunks, dx):
-    # The adjoint of im2col: dxpad[n, c, i*stride + p, j*stride + q] += dcols[(c*K + p)*K + q, n, i*pitch + j]
-    # (the garbage columns of dcols are exactly 0, so they change nothing)
-    # Parallel over planes (n, c): a pixel only receives from its own plane's rows of dcols, and
-    # one thread adds them in a fixed (p, q) order, so the sums are bitwise reproducible.
-    B, Ci = dx.shape[:2]
-    dx_buffers = np.empty((n_chunks, plane_size), dx.dtype)
+def _col2im_kernel(dcols, K, stride, padding, Ho, Wo, n_chunks, dx):
+    # The adjoint of im2col:
+    # dxpad[n, c, i*stride + p, j*stride + q] += dcols[(n*Ho + i)*Wo + j, (p*K + q)*Ci + c]
+    # Parallel over images: a pixel only receives from its own image's rows of dcols, and one
+    # thread adds them in a fixed (i, j, p) order, so the sums are bitwise reproducible.
+    B, Ci, H, W = dx.shape
+    run = K * Ci
+    padded = np.empty((n_chunks, H + 2 * padding, (W + 2 * padding) * Ci), dx.dtype)
     for chunk in prange(n_chunks):
-        dx_flat = dx_buffers[chunk]
-        start, stop = split_tasks(chunk, n_chunks, B * Ci)
-        for plane in range(start, stop):
-            n, c = plane // Ci, plane % Ci
-            dx_flat[:] = 0
-            for p in range(K):
-                for q in range(K):
-                    target = dx_flat[tap_offset(p, q, stride, rows, pitch):]
-                    source = dcols[(c * K + p) * K + q, n]
-                    for t in range(width):
-                        target[t] += source[t]
-            crop_phases(dx_flat, padding, stride, rows, pitch, dx[n, c])
+        dxpad = padded[chunk]
+        start, stop = split_tasks(chunk, n_chunks, B)
+        for n in range(start, stop):
+            dxpad[:] = 0
+            for i in range(Ho):
+                for j in range(Wo):
+                    row = dcols[(n * Ho + i) * Wo + j]
+                    for p in range(K):
+                        window, source = dxpad[i * stride + p, j * stride * Ci:], row[p * run:]
+                        for t in range(run):
+                            window[t] += source[t]
+            _move_channels_last(dx[n], dxpad, padding, False)
 
 
 class _Unfold:
     """The geometry of one conv2d call, and im2col / col2im on a batch of images.
 
-    ``cols`` has the layout (Ci*K*K, B, Ho*pitch): the B images of a batch side by side, so that
-    one matrix product per batch does the work of B (BLAS is most efficient on large matrices),
-    each output row ``pitch`` wide (Wo real columns, then pitch - Wo garbage ones).
+    ``cols`` is a (B*Ho*Wo, K*K*Ci) matrix: the windows of the B images of a batch one under the
+    other, so that one matrix product per batch does the work of B (BLAS is most efficient on
+    large matrices).
     """
 
     def __init__(self, x_shape, K, stride, padding):
         N, Ci, H, W = x_shape
-        self.H, self.W, self.Ci, self.K, self.stride, self.padding = H, W, Ci, K, int(stride), int(padding)
+        self.K, self.stride, self.padding = K, int(stride), int(padding)
         self.Ho, self.Wo = output_size(H, K, stride, padding), output_size(W, K, stride, padding)
-        self.rows, self.pitch, _ = buffer_geometry(H, W, self.padding, self.stride, 1)
-        self.width = self.Ho * self.pitch                     # entries per image in a cols row
-        # the phase buffer, plus room for the last tap's garbage columns past its end
-        last_tap_end = tap_offset(K - 1, K - 1, self.stride, self.rows, self.pitch) + self.width
-        self.plane_size = max(self.stride**2 * self.rows * self.pitch, last_tap_end)
-        self.batch = max(1, min(N, COLS_BUDGET // (Ci * K * K * self.width)))
+        self.pixels = self.Ho * self.Wo                       # output pixels = rows of cols per image
+        self.batch = max(1, min(N, COLS_BUDGET // (Ci * K * K * self.pixels)))
 
-    def buffer(self, dtype):
-        """A flat buffer big enough for the cols of one batch."""
-        return np.empty(self.Ci * self.K * self.K * self.batch * self.width, dtype)
+    def buffer(self, columns, dtype):
+        """A buffer for a (B*Ho*Wo, columns) matrix of one batch."""
+        return np.empty((self.batch * self.pixels, columns), dtype)
 
-    def cols(self, buffer, images):
-        """The first part of ``buffer`` as a contiguous (Ci*K*K, images, Ho*pitch) array."""
-        rows = self.Ci * self.K * self.K
-        return buffer[:rows * images * self.width].reshape(rows, images, self.width)
-
-    def crop(self, y_wide, images):
-        """(Co, images*Ho*pitch) product -> (images, Co, Ho, Wo) view without the garbage columns."""
-        Co = y_wide.shape[0]
-        return y_wide.reshape(Co, images, self.Ho, self.pitch)[:, :, :, :self.Wo].transpose(1, 0, 2, 3)
-
-    def dy_buffer(self, Co, dtype):
-        """A zeroed flat buffer for the wide dy of one batch. Only the first Wo columns of each row
-        are ever written, at the same flat positions for any batch size, so the garbage
-        columns stay 0."""
-        return np.zeros(Co * self.batch * self.width, dtype)
-
-    def widen(self, buffer, dy_batch):
-        """dy_batch (B, Co, Ho, Wo) -> (Co, B*Ho*pitch) in the column order of cols, 0 in the
-        garbage columns."""
-        B, Co = dy_batch.shape[:2]
-        dy_wide = buffer[:Co * B * self.width].reshape(Co, B, self.Ho, self.pitch)
-        dy_wide[:, :, :, :self.Wo] = dy_batch.transpose(1, 0, 2, 3)
-        return dy_wide.reshape(Co, B * self.width)
+    def matrix(self, buffer, images):
+        """The (images*Ho*Wo, columns) matrix of a batch of ``images`` in ``buffer`` (a view)."""
+        return buffer[:images * self.pixels]
 
     def _args(self, images):
-        n_chunks = buffer_geometry(self.H, self.W, self.padding, self.stride, images * self.Ci)[2]
-        return self.K, self.stride, self.padding, self.rows, self.pitch, self.plane_size, self.width, n_chunks
+        return self.K, self.stride, self.padding, self.Ho, self.Wo, min(get_num_threads(), images)
 
     def im2col(self, x_batch, cols):
         _im2col_kernel(x_batch, *self._args(x_batch.shape[0]), cols)
@@ -173,6 +176,18 @@ def _batches(N, batch):
     return [(start, min(N, start + batch)) for start in range(0, N, batch)]
 
 
+def _w_cols(w):
+    """w (Co, Ci, K, K) as the (K*K*Ci, Co) matrix whose rows follow a cols row: (p, q, c)."""
+    Co, Ci, K, _ = w.shape
+    return np.ascontiguousarray(w.transpose(2, 3, 1, 0)).reshape(K * K * Ci, Co)
+
+
+def _w_from_cols(w_cols, shape):
+    """The inverse of _w_cols: (K*K*Ci, Co) -> a contiguous (Co, Ci, K, K)."""
+    Co, Ci, K, _ = shape
+    return np.ascontiguousarray(w_cols.reshape(K, K, Ci, Co).transpose(3, 2, 0, 1))
+
+
 def conv2d_forward(x, w, *, stride=1, padding=0):
     """y[n, o, i, j] = sum_{c,p,q} w[o, c, p, q] * xpad[n, c, i*stride + p, j*stride + q]
 
@@ -189,12 +204,15 @@ def conv2d_forward(x, w, *, stride=1, padding=0):
         return _pointwise_forward(x, w_matrix, stride)
     unfold = _Unfold(x.shape, K, stride, padding)
     y = np.empty((N, Co, unfold.Ho, unfold.Wo), x.dtype)
-    buffer = unfold.buffer(x.dtype)
+    w_cols = _w_cols(w)
+    cols_buffer, y_buffer = unfold.buffer(K * K * Ci, x.dtype), unfold.buffer(Co, x.dtype)
     for start, stop in _batches(N, unfold.batch):
-        cols = unfold.cols(buffer, stop - start)              # (Ci*K*K, B, Ho*pitch)
+        images = stop - start
+        cols = unfold.matrix(cols_buffer, images)             # (B*Ho*Wo, K*K*Ci)
         unfold.im2col(x[start:stop], cols)
-        y_wide = w_matrix @ cols.reshape(cols.shape[0], -1)   # (Co, B*Ho*pitch): one BLAS call
-        y[start:stop] = unfold.crop(y_wide, stop - start)
+        y_batch = unfold.matrix(y_buffer, images)             # (B*Ho*Wo, Co): one BLAS call
+        np.matmul(cols, w_cols, out=y_batch)
+        y[start:stop] = y_batch.reshape(images, unfold.Ho, unfold.Wo, Co).transpose(0, 3, 1, 2)
     return y
 
 
@@ -202,7 +220,7 @@ def conv2d_backward(dy, x, w, *, stride=1, padding=0):
     """Gradients of conv2d_forward.
 
     dw[o, c, p, q] = sum_{n,i,j} dy[n, o, i, j] * xpad[n, c, i*stride + p, j*stride + q]
-    dx = col2im(w_matrix.T @ dy): each window's gradient added back onto the pixels it read.
+    dx = col2im(dy @ w_cols.T): each window's gradient added back onto the pixels it read.
 
     Inputs: dy (N, Co, Ho, Wo); x, w, stride, padding as in the forward.
     Returns (dx, dw): (N, Ci, H, W) and (Co, Ci, K, K).
@@ -216,13 +234,16 @@ def conv2d_backward(dy, x, w, *, stride=1, padding=0):
         return dx, dw_matrix.reshape(w.shape)
     unfold = _Unfold(x.shape, K, stride, padding)
     dx = np.empty_like(x)
-    dw_matrix = np.zeros_like(w_matrix)
-    buffer, dy_buffer = unfold.buffer(x.dtype), unfold.dy_buffer(Co, x.dtype)
+    w_cols = _w_cols(w)
+    dw_cols = np.zeros_like(w_cols)
+    cols_buffer, dy_buffer = unfold.buffer(K * K * Ci, x.dtype), unfold.buffer(Co, x.dtype)
     for start, stop in _batches(N, unfold.batch):
-        cols = unfold.cols(buffer, stop - start)
+        images = stop - start
+        cols = unfold.matrix(cols_buffer, images)             # (B*Ho*Wo, K*K*Ci)
         unfold.im2col(x[start:stop], cols)
-        dy_wide = unfold.widen(dy_buffer, dy[start:stop])           # (Co, B*Ho*pitch), like cols
-        dw_matrix += dy_wide @ cols.reshape(cols.shape[0], -1).T    # batches added in order
-        dcols = (w_matrix.T @ dy_wide).reshape(cols.shape)          # (Ci*K*K, B, Ho*pitch)
-        unfold.col2im(dcols, dx[start:stop])
-    return dx, dw_matrix.reshape(w.shape)
+        dy_batch = unfold.matrix(dy_buffer, images)           # (B*Ho*Wo, Co), rows as in cols
+        dy_batch.reshape(images, -1, Co)[:] = dy[start:stop].reshape(images, Co, -1).transpose(0, 2, 1)
+        dw_cols += cols.T @ dy_batch                          # batches added in order
+        np.matmul(dy_batch, w_cols.T, out=cols)               # dcols, in place of cols
+        unfold.col2im(cols, dx[start:stop])
+    return dx, _w_from_cols(dw_cols, w.shape)
