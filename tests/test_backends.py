@@ -114,9 +114,9 @@ def test_numba_batchnorm_matches_numpy(shape, dtype):
     assert_close(run_batchnorm("numba", *inputs), expected, dtype, ["y", "mean", "var", "dx", "dgamma", "dbeta"])
 
 
-def assert_conv_backends_agree(inputs):
+def assert_backends_agree(op_name, inputs):
     """y, dx and dw of the two backends agree to float64 rounding."""
-    for a, b in zip(run("conv", "numba", *inputs), run("conv", "numpy", *inputs)):
+    for a, b in zip(run(op_name, "numba", *inputs), run(op_name, "numpy", *inputs)):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10 * np.abs(b).max())
 
 
@@ -124,7 +124,7 @@ def assert_conv_backends_agree(inputs):
 def test_pointwise_conv_matches_numpy_on_a_larger_batch(stride):
     # 1x1 with padding 0 takes the pure matrix-product path (on every stride-th pixel for stride > 1,
     # a ResNet's projection shortcut): check it on more than a few pixels, H and W not multiples of 3
-    assert_conv_backends_agree(make_inputs("conv", (3, 16, 17, 1, stride, 0), C=C, seed=0))
+    assert_backends_agree("conv", make_inputs("conv", (3, 16, 17, 1, stride, 0), C=C, seed=0))
 
 
 def test_conv_in_several_im2col_batches_matches_numpy(monkeypatch):
@@ -138,7 +138,19 @@ def test_conv_in_several_im2col_batches_matches_numpy(monkeypatch):
     one_image = C * 3 * 3 * numba_conv._Unfold(x.shape, 3, 2, 1).pixels
     monkeypatch.setattr(numba_conv, "COLS_BUDGET", 2 * one_image)
     assert numba_conv._Unfold(x.shape, 3, 2, 1).batch == 2
-    assert_conv_backends_agree(inputs)
+    assert_backends_agree("conv", inputs)
+
+
+@pytest.mark.parametrize("K, stride", [(3, 1), (7, 2)])
+def test_depthwise_matches_numpy_across_blocks_of_images(K, stride):
+    # The Numba depthwise kernels take one channel of IMAGES_PER_BLOCK images at a time. Three
+    # more images end the batch in a partial block, which a thread handles right after a full one
+    # (5 channels x 2 blocks, in one chunk per thread): the lanes of its missing images still hold
+    # the full block's numbers, and must change neither y, dx nor the dw summed over the blocks.
+    from tinyinvo.ops.numba_backend.depthwise import IMAGES_PER_BLOCK
+
+    geometry = (IMAGES_PER_BLOCK + 3, 9, 8, K, stride, K // 2)
+    assert_backends_agree("depthwise", make_inputs("depthwise", geometry, C=5, seed=0))
 
 
 # ---------------------------------------------------------------- reproducible to the bit

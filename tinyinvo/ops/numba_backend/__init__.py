@@ -1,7 +1,8 @@
 """The Numba backend: fast, fused, multi-threaded kernels with the same signatures as ``numpy_backend``.
 
 - ``depthwise.py`` and ``involution.py``: direct kernels that never build the K*K-times unfolded
-  input; one thread per image plane (or per (image, group)), SIMD over a flat row-major index.
+  input, SIMD over long unit-stride rows: depthwise takes one channel of 16 images at a time,
+  side by side; involution one (image, group) at a time, over a flat row-major index.
 - ``conv.py``: Numba im2col / col2im around a BLAS matrix product (1x1 convs: the matrix product only).
 - ``batchnorm.py``: BatchNorm2d's train-mode forward/backward, one thread per channel.
 - ``relu.py``: ReLU's forward/backward, one pass over memory on every core.

@@ -1,117 +1,182 @@
-"""Depthwise 2-D convolution as fused Numba kernels (no unfolded K*K-times copy of the input).
+"""Depthwise 2-D convolution as fused Numba kernels, with the images of a batch side by side.
 
-The trick, "flat shifted rows": each thread copies one (H, W) plane into a zero-padded buffer
-whose rows are ``pitch`` elements apart (``planes.fill_phases``; for stride s > 1 the buffer is
-split into s*s phases so that every read below is still unit-stride). The output is computed at
-the same row pitch, so output pixel u = i*pitch + j reads, for tap (p, q), the buffer at
+A depthwise filter belongs to one channel and is the same for every image, so the kernels take
+one channel of a block of ``B`` images (up to ``IMAGES_PER_BLOCK``) at a time and copy it into a
+zero-padded buffer with the image index LAST ("batch-last"):
 
-    u + tap_offset(p, q)
+    buffer[r, v, n] = xpad[n0 + n, c, r, v]          (r, v: padded row and column)
 
-and one tap is ONE long loop over u:  y_flat[u] += w[c, p, q] * x_flat[u + tap_offset(p, q)].
-No bounds tests (the border supplies the zeros) and ~Ho*pitch iterations instead of Ho short
-loops of Wo, so the compiler vectorises it well. The price: columns Wo..pitch-1 of each output
-row are garbage (about (K-1)/stride extra columns) and are dropped when copying out.
+Output row i of all B images is then one flat run of Wo*B numbers, y_row[j*B + n], and tap (p, q)
+reads the buffer at row i + p, from column q on: Wo*B CONSECUTIVE numbers too. So one tap of one
+output row is ONE long unit-stride loop with a single weight,
 
-The forward adds four taps per pass (``TAPS_PER_PASS``): a one-tap pass loads and stores y_flat[u]
-for every single multiply-add, and on small planes those L1 loads and stores, not the arithmetic,
-set the speed. With four taps per pass one load and one store serve four multiply-adds.
+    y_row[u] += w[c, p, q] * buffer[i + p, q:, :].flat[u]        u = j*B + n
 
-Why ``x_tap = x_flat[offset:]`` and then ``x_tap[u]``, rather than ``x_flat[u + offset]``? Numba
-must treat a negative index Python-style (counting from the end), and it can only drop that check,
-and vectorise, when it sees that the index is never negative, as for the loop counter u.
-The slice moves the offset into the start of the view instead.
+with no bounds test (the zero border supplies the zeros) and, unlike the flat rows of
+``involution.py``, no garbage columns: every multiply-add is useful, however small the map. That is
+what makes small maps (8x8, 4x4) fast, where a per-image plane would be mostly border. The forward
+adds three taps per pass (``TAPS_PER_PASS``: a row of a 3x3 filter), so one load and one store of
+y_row serve three multiply-adds; the backward does both gradients in one pass per tap. The price:
+copying a channel into and out of the batch-last buffer moves the numbers one at a time (it is a
+transposition), which costs about as much as a 3x3 filter's work, but little next to a 7x7's.
+
+Stride s: output column j reads padded column j*s + q, every s-th column. So the buffer keeps the
+columns in s phases (``planes.py`` explains polyphase buffers): phase b holds the padded columns
+v = k*s + b, and tap (p, q) reads phase q % s from column q // s on, unit-stride again. Rows need
+no phases: each output row reads its own buffer row i*s + p.
+
+Deterministic: a task is (channel, block of images) and is done by one thread; dw is summed per
+task here and over the blocks afterwards, in block order, so no result depends on the thread count.
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import get_num_threads, njit, prange
 
 from tinyinvo.ops.checks import output_size
-from tinyinvo.ops.numba_backend.planes import buffer_geometry, crop_phases, fill_phases, split_tasks, tap_offset
+from tinyinvo.ops.numba_backend.planes import inside_range, split_tasks
+
+IMAGES_PER_BLOCK = 16   # images side by side in a buffer: long loops, and a buffer that fits the cache
+TAPS_PER_PASS = 3       # taps added to an output row in one pass over it (see _forward_kernel)
 
 
-TAPS_PER_PASS = 4  # taps added to the output in one pass over it (see _forward_kernel)
+class _Layout:
+    """Where each pixel of a padded, column-phased, batch-last buffer lives (see the module docstring).
+
+    buffer[((r*s + b)*columns + k)*B + n] = xpad[n0 + n, c, r, k*s + b]
+    """
+
+    def __init__(self, x_shape, K, stride, padding):
+        N, C, H, W = x_shape
+        self.rows = H + 2 * padding
+        self.columns = -(-(W + 2 * padding) // stride)      # columns per phase
+        self.B = max(1, min(IMAGES_PER_BLOCK, N))
+        self.blocks = -(-N // self.B)
+        self.size = self.rows * stride * self.columns * self.B
+        self.n_chunks = min(get_num_threads(), C * self.blocks)
+        self.row_step = stride * stride * self.columns * self.B    # output row i -> i + 1
+        self.offsets = np.array([((p * stride + q % stride) * self.columns + q // stride) * self.B
+                                 for p in range(K) for q in range(K)], np.int64)
+
+    def args(self, stride, padding):
+        return stride, padding, self.columns, self.B, self.blocks, self.size, self.row_step, self.n_chunks
+
+
+@njit(cache=True)
+def _fill(x, c, n0, stride, padding, columns, B, buffer):
+    """buffer <- channel c of images n0 .. n0+B-1 (fewer at the end of the batch: the rest zero),
+    batch-last and column-phased; its zero border is left as it is."""
+    N, _, H, W = x.shape
+    images = min(B, N - n0)
+    if images < B:
+        buffer[:] = 0
+    for n in range(images):
+        for h in range(H):
+            for b in range(stride):
+                k_lo, k_hi = inside_range(b - padding, stride, W, columns)
+                source = x[n0 + n, c, h, k_lo * stride + b - padding::stride]
+                target = buffer[(((h + padding) * stride + b) * columns + k_lo) * B + n:]
+                for k in range(k_hi - k_lo):
+                    target[k * B] = source[k]
+
+
+@njit(cache=True)
+def _crop(buffer, c, n0, stride, padding, columns, B, x):
+    """The inverse of _fill: x[n0 + n, c] <- the interior of buffer, for the images of the block."""
+    N, _, H, W = x.shape
+    for n in range(min(B, N - n0)):
+        for h in range(H):
+            for b in range(stride):
+                k_lo, k_hi = inside_range(b - padding, stride, W, columns)
+                target = x[n0 + n, c, h, k_lo * stride + b - padding::stride]
+                source = buffer[(((h + padding) * stride + b) * columns + k_lo) * B + n:]
+                for k in range(k_hi - k_lo):
+                    target[k] = source[k * B]
 
 
 @njit(parallel=True, fastmath=True, cache=True)
-def _forward_kernel(x, tap_weights, offsets, stride, padding, rows, pitch, n_chunks, y):
-    # Loop order: parallel over planes (n, c), each written by exactly one thread (deterministic),
-    # cut into one chunk per thread, so the scratch buffers are allocated once, one per thread,
-    # before the parallel loop.
-    # Within a plane: FOUR taps per pass over the flat output index u. A pass with one tap loads
-    # and stores y_flat[u] for a single multiply-add; with four taps the same load and store
-    # serve four, so the loop runs at the speed of the multiply-adds, not of L1 stores. The taps
-    # (p, q) are numbered t = p*K + q and grouped four by four; the last group is completed with
-    # weight-0 taps reading offset 0 (tap_weights and offsets are padded in the wrapper).
-    # Every loop is unit-stride in y_flat and in the four x slices: SIMD multiply-adds on
-    # L1-resident data, with no allocation, call or branch.
+def _forward_kernel(x, tap_weights, offsets, stride, padding, columns, B, blocks, size, row_step, n_chunks, y):
+    # Parallel over tasks (channel c, block of images), cut into one chunk per thread so that the
+    # buffers are allocated once per thread; a buffer's border is zeroed once and stays zero.
+    # For each output row: the taps three at a time (tap_weights and offsets are padded with
+    # weight-0 taps at offset 0), each pass ONE loop over the Wo*B numbers of the row, unit-stride
+    # in y_row and in the three buffer slices: SIMD multiply-adds on L1-resident data.
     N, C = x.shape[:2]
     Ho, Wo = y.shape[2], y.shape[3]
-    L = (Ho - 1) * pitch + Wo                    # flat length of the Ho output rows at this pitch
-    x_buffers = np.empty((n_chunks, stride * stride * rows * pitch), x.dtype)
-    y_buffers = np.empty((n_chunks, Ho * pitch), x.dtype)
+    L = Wo * B
+    buffers = np.zeros((n_chunks, size), x.dtype)
+    row_buffers = np.empty((n_chunks, L), x.dtype)
     for chunk in prange(n_chunks):
-        x_flat, y_flat = x_buffers[chunk], y_buffers[chunk]
-        start, stop = split_tasks(chunk, n_chunks, N * C)
-        for plane in range(start, stop):
-            n, c = plane // C, plane % C
-            fill_phases(x[n, c], padding, stride, rows, pitch, x_flat)
-            y_flat[:] = 0
+        buffer, y_row = buffers[chunk], row_buffers[chunk]
+        start, stop = split_tasks(chunk, n_chunks, C * blocks)
+        for task in range(start, stop):
+            c, n0 = task // blocks, (task % blocks) * B
+            _fill(x, c, n0, stride, padding, columns, B, buffer)
             weights = tap_weights[c]
-            for t in range(0, len(offsets), TAPS_PER_PASS):
-                w0, w1, w2, w3 = weights[t], weights[t + 1], weights[t + 2], weights[t + 3]
-                x0, x1 = x_flat[offsets[t]:], x_flat[offsets[t + 1]:]
-                x2, x3 = x_flat[offsets[t + 2]:], x_flat[offsets[t + 3]:]
-                for u in range(L):
-                    y_flat[u] += w0 * x0[u] + w1 * x1[u] + w2 * x2[u] + w3 * x3[u]
-            crop_phases(y_flat, 0, 1, Ho, pitch, y[n, c])
+            for i in range(Ho):
+                y_row[:] = 0
+                row = buffer[i * row_step:]
+                for t in range(0, len(offsets), TAPS_PER_PASS):
+                    w0, w1, w2 = weights[t], weights[t + 1], weights[t + 2]
+                    x0, x1, x2 = row[offsets[t]:], row[offsets[t + 1]:], row[offsets[t + 2]:]
+                    for u in range(L):
+                        y_row[u] += w0 * x0[u] + w1 * x1[u] + w2 * x2[u]
+                for n in range(min(B, N - n0)):
+                    out = y[n0 + n, c, i]
+                    for j in range(Wo):
+                        out[j] = y_row[j * B + n]
 
 
-def _taps_in_groups(w, stride, rows, pitch):
+@njit(parallel=True, fastmath=True, cache=True)
+def _backward_kernel(dy, x, w, offsets, stride, padding, columns, B, blocks, size, row_step, n_chunks,
+                     dx, dw_per_block):
+    # Same tasks and buffers as the forward, plus dx_buffer (same layout as the x buffer) and the
+    # block's dy, one output row at a time. In a partial block the missing images' lanes of dy_row
+    # keep an earlier block's numbers, but their x lanes are 0 (_fill), so they add nothing to dw.
+    # One pass per tap and output row computes both gradients:
+    #   dx_buffer[row + offset + u] += w[c, p, q] * dy_row[u]     (the forward's loop, transposed)
+    #   dw[p, q]                    += dy_row[u] * x_buffer[row + offset + u]   (a dot product)
+    # dw is summed in a fixed order within the task, and over the blocks after the kernel.
+    N, C = x.shape[:2]
+    K = w.shape[1]
+    Ho, Wo = dy.shape[2], dy.shape[3]
+    L = Wo * B
+    buffers = np.zeros((n_chunks, size), x.dtype)
+    dx_buffers = np.empty((n_chunks, size), x.dtype)
+    row_buffers = np.zeros((n_chunks, L), x.dtype)
+    for chunk in prange(n_chunks):
+        buffer, dx_buffer, dy_row = buffers[chunk], dx_buffers[chunk], row_buffers[chunk]
+        start, stop = split_tasks(chunk, n_chunks, C * blocks)
+        for task in range(start, stop):
+            c, n0 = task // blocks, (task % blocks) * B
+            images = min(B, N - n0)
+            _fill(x, c, n0, stride, padding, columns, B, buffer)
+            dx_buffer[:] = 0
+            dw_sums = dw_per_block[task % blocks, c]
+            dw_sums[:] = 0
+            for i in range(Ho):
+                for n in range(images):
+                    for j in range(Wo):
+                        dy_row[j * B + n] = dy[n0 + n, c, i, j]
+                row, dx_row = buffer[i * row_step:], dx_buffer[i * row_step:]
+                for t in range(K * K):
+                    weight = w[c, t // K, t % K]
+                    x_tap, dx_tap = row[offsets[t]:], dx_row[offsets[t]:]
+                    dw_sum = x.dtype.type(0)
+                    for u in range(L):
+                        dw_sum += dy_row[u] * x_tap[u]
+                        dx_tap[u] += weight * dy_row[u]
+                    dw_sums[t] += dw_sum
+            _crop(dx_buffer, c, n0, stride, padding, columns, B, dx)
+
+
+def _taps_in_groups(w, offsets):
     """(tap_weights (C, T), offsets (T,)): the K*K taps in the order t = p*K + q, padded with
     weight-0 taps at offset 0 to a multiple T of TAPS_PER_PASS. A padded tap adds 0 * x = 0."""
     C, K = w.shape[:2]
     T = -(-K * K // TAPS_PER_PASS) * TAPS_PER_PASS
     tap_weights = np.zeros((C, T), w.dtype)
     tap_weights[:, :K * K] = w.reshape(C, K * K)
-    offsets = np.zeros(T, np.int64)
-    offsets[:K * K] = [tap_offset(p, q, stride, rows, pitch) for p in range(K) for q in range(K)]
-    return tap_weights, offsets
-
-
-@njit(parallel=True, fastmath=True, cache=True)
-def _backward_kernel(dy, x, w, stride, padding, rows, pitch, n_chunks, dx, dw_per_image):
-    # Same plane-parallel layout as the forward. One pass per tap computes both gradients:
-    #   dx_flat[u + offset] += w[c, p, q] * dy_flat[u]          (the forward's loop, transposed)
-    #   dw[n, c, p, q]      += dy_flat[u] * x_flat[u + offset]  (a dot product)
-    # dy is copied to the same pitch with ZERO garbage columns, so they add nothing to either.
-    # dw is summed per plane here (vectorised reduction in a fixed order) and over the batch
-    # afterwards, in the order of n: no thread ever adds into another thread's output.
-    N, C, H, W = x.shape
-    K = w.shape[1]
-    Ho, Wo = dy.shape[2], dy.shape[3]
-    L = (Ho - 1) * pitch + Wo
-    x_buffers = np.empty((n_chunks, stride * stride * rows * pitch), x.dtype)
-    dx_buffers = np.empty((n_chunks, stride * stride * rows * pitch), x.dtype)
-    dy_buffers = np.empty((n_chunks, Ho * pitch), x.dtype)
-    for chunk in prange(n_chunks):
-        x_flat, dx_flat, dy_flat = x_buffers[chunk], dx_buffers[chunk], dy_buffers[chunk]
-        start, stop = split_tasks(chunk, n_chunks, N * C)
-        for plane in range(start, stop):
-            n, c = plane // C, plane % C
-            fill_phases(x[n, c], padding, stride, rows, pitch, x_flat)
-            fill_phases(dy[n, c], 0, 1, Ho, pitch, dy_flat)
-            dx_flat[:] = 0
-            for p in range(K):
-                for q in range(K):
-                    weight = w[c, p, q]
-                    offset = tap_offset(p, q, stride, rows, pitch)
-                    x_tap, dx_tap = x_flat[offset:], dx_flat[offset:]
-                    dw_sum = x.dtype.type(0)
-                    for u in range(L):
-                        dw_sum += dy_flat[u] * x_tap[u]
-                        dx_tap[u] += weight * dy_flat[u]
-                    dw_per_image[n, c, p, q] = dw_sum
-            crop_phases(dx_flat, padding, stride, rows, pitch, dx[n, c])
+    return tap_weights, np.concatenate([offsets, np.zeros(T - K * K, np.int64)])
 
 
 def depthwise_conv2d_forward(x, w, *, stride=1, padding=0):
@@ -127,8 +192,8 @@ def depthwise_conv2d_forward(x, w, *, stride=1, padding=0):
     K = w.shape[1]
     stride, padding = int(stride), int(padding)
     y = np.empty((N, C, output_size(H, K, stride, padding), output_size(W, K, stride, padding)), x.dtype)
-    rows, pitch, n_chunks = buffer_geometry(H, W, padding, stride, N * C)
-    _forward_kernel(x, *_taps_in_groups(w, stride, rows, pitch), stride, padding, rows, pitch, n_chunks, y)
+    layout = _Layout(x.shape, K, stride, padding)
+    _forward_kernel(x, *_taps_in_groups(w, layout.offsets), *layout.args(stride, padding), y)
     return y
 
 
@@ -143,9 +208,10 @@ def depthwise_conv2d_backward(dy, x, w, *, stride=1, padding=0):
     """
     N, C, H, W = x.shape
     K = w.shape[1]
+    stride, padding = int(stride), int(padding)
+    layout = _Layout(x.shape, K, stride, padding)
     dx = np.empty_like(x)
-    dw_per_image = np.empty((N, C, K, K), x.dtype)
-    _backward_kernel(dy, x, w, int(stride), int(padding), *buffer_geometry(H, W, padding, stride, N * C),
-                     dx, dw_per_image)
-    # Sum over the batch in float64, always in the order n = 0, 1, ..., N-1: bitwise reproducible.
-    return dx, dw_per_image.sum(axis=0, dtype=np.float64).astype(x.dtype)
+    dw_per_block = np.empty((layout.blocks, C, K * K), x.dtype)
+    _backward_kernel(dy, x, w, layout.offsets, *layout.args(stride, padding), dx, dw_per_block)
+    # Sum over the blocks in float64, always in block order: bitwise reproducible.
+    return dx, dw_per_block.sum(axis=0, dtype=np.float64).astype(x.dtype).reshape(C, K, K)

@@ -1,12 +1,12 @@
 """Involution as fused Numba kernels (no unfolded K*K-times copy of the input).
 
-Same "flat shifted rows" trick as ``depthwise.py``: each channel plane goes into a zero-padded
+The "flat shifted rows" trick of lecture 5: each channel plane goes into a zero-padded
 (polyphase) buffer with rows ``pitch`` apart, the output is computed at that pitch, and one tap
 (p, q) is ONE long unit-stride loop over the flat output index u = i*pitch + j:
 
     y_flat[u] += kernel_flat[p, q, u] * x_flat[u + tap_offset(p, q)]
 
-The only difference from depthwise: the weight is not one number per tap but a whole (Ho, Wo)
+Unlike depthwise, the weight is not one number per tap but a whole (Ho, Wo)
 plane per tap, generated for every pixel. So each thread first copies the kernel of its (n, g)
 to the same pitch (``kernel_flat``, garbage columns zero) and reuses it for the C // G channels of
 the group, which amortises the copy.
