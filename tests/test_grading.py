@@ -24,6 +24,7 @@ from tinyinvo.grading.compare import SECRET_VARIABLE, hidden_rng
 from tinyinvo.grading.generate import check_exercises, exercise_text, strip_solutions, write_exercises
 from tinyinvo.grading.gradebook import class_summary, grade_class, write_feedback, write_gradebook
 from tinyinvo.grading.registry import written_for
+from tinyinvo.grading import notebook as notebook_module
 from tinyinvo.grading.notebook import CurrentPythonKernels, exercise_id, grade_notebook, lines_to_read
 from tinyinvo.grading.report import WIDTH
 
@@ -340,6 +341,31 @@ def test_a_solution_scores_full_marks_in_its_own_folder(synthetic, synthetic_sol
     assert points_by_task(report) == SYNTHETIC_POINTS
     assert all(result.status == PASSED for result in report)
     assert report.exercise == "99_synthetic" and report.notebook == str(synthetic_solution)
+
+
+def test_a_kernel_that_fails_to_start_is_tried_again(synthetic, synthetic_solution, monkeypatch):
+    # e.g. two kernels started at once that picked the same free port: the notebook is still graded
+    real_start, attempts = notebook_module.Kernel._start, []
+
+    def start_failing_once(kernel):
+        attempts.append(kernel)
+        if len(attempts) == 1:
+            raise RuntimeError("Kernel died before replying to kernel_info")
+        real_start(kernel)
+
+    monkeypatch.setattr(notebook_module.Kernel, "_start", start_failing_once)
+    assert points_by_task(grade_notebook(synthetic_solution, package=synthetic)) == SYNTHETIC_POINTS
+    assert len(attempts) == 2
+
+
+def test_a_kernel_that_never_starts_is_a_clear_error(synthetic, synthetic_solution, monkeypatch):
+    def never_start(kernel):
+        raise RuntimeError("Kernel died before replying to kernel_info")
+
+    monkeypatch.setattr(notebook_module.Kernel, "_start", never_start)
+    with pytest.raises(CannotGrade, match=r"could not start a Python kernel with .* \(3 attempts\): "
+                                          r"Kernel died before replying"):
+        grade_notebook(synthetic_solution, package=synthetic)
 
 
 def test_one_broken_function_loses_exactly_its_task_points(synthetic, synthetic_solution):

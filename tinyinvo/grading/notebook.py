@@ -38,6 +38,7 @@ from tinyinvo.grading.wire import read_message, write_message
 CELL_TIMEOUT = 120  # seconds a cell, or a task's calls together, may run; a student's loops need far less
 PROBE_TIMEOUT = 10  # seconds the kernel has to answer again after a cell was interrupted (or hit its CPU limit)
 MEMORY_LIMIT = 4 << 30  # bytes of address space the kernel may add while it is graded
+KERNEL_START_ATTEMPTS = 3  # a kernel that fails to start is tried again, up to this many times in all
 TIMED_OUT = "CellTimedOut"
 
 # Lines an honest exercise has no reason to write: they reach into the grading, the process or numpy
@@ -160,6 +161,21 @@ class Kernel:
         self.notebook = nbformat.v4.new_notebook()
 
     def __enter__(self):
+        # A kernel can fail to start for a reason that is gone a moment later (two kernels started
+        # at once can pick the same free port): try again before giving up on the notebook.
+        for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
+            try:
+                self._start()
+                break
+            except Exception as error:
+                self.kill_group()
+                if attempt == KERNEL_START_ATTEMPTS:
+                    raise CannotGrade(f"could not start a Python kernel with {sys.executable} "
+                                      f"({attempt} attempts): {error}") from error
+        self.group = self.client.km.provisioner.pgid
+        return self
+
+    def _start(self):
         env = {key: value for key, value in os.environ.items() if key != SECRET_VARIABLE}
         self.client = NotebookClient(
             self.notebook, km=AsyncKernelManager(kernel_spec_manager=CurrentPythonKernels()),
@@ -168,13 +184,7 @@ class Kernel:
             shutdown_kernel="immediate", resources={"metadata": {"path": str(self.folder)}})
         self.context = self.client.setup_kernel(cleanup_kc=True, env=env, stdout=subprocess.DEVNULL,
                                                 stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-        try:
-            self.context.__enter__()
-        except Exception as error:
-            self.kill_group()
-            raise CannotGrade(f"could not start a Python kernel with {sys.executable}: {error}") from error
-        self.group = self.client.km.provisioner.pgid
-        return self
+        self.context.__enter__()
 
     def __exit__(self, *exc_info):
         try:
