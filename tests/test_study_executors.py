@@ -3,6 +3,9 @@ a Dask cluster give the serial study's results bit for bit, and a failing run is
 reported and left out, never written."""
 
 import dataclasses
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -52,6 +55,21 @@ def test_a_failing_run_is_retried_once_reported_and_never_written(tmp_path, caps
     assert len(results.read_results(path)) == 1
     report = capsys.readouterr().err
     assert report.count(impossible.slug()) == 2 and good.slug() not in report
+
+
+def test_a_worker_makes_numba_read_its_thread_count_before_the_pool_starts():
+    # Numba reads NUMBA_NUM_THREADS when it is imported, and a worker imports it before
+    # start_worker sets the count. Without a reload the pool started with every core, and the
+    # first kernel that had to compile (one not yet in the disk cache) stopped every run with
+    # "Cannot set NUMBA_NUM_THREADS to a different value once the threads have been launched".
+    code = ("import os, numba\n"
+            "from tinyinvo.study.executors import start_worker\n"
+            "start_worker(7, os.getppid())\n"
+            "print(numba.config.NUMBA_NUM_THREADS)")
+    env = {name: value for name, value in os.environ.items() if name != "NUMBA_NUM_THREADS"}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["7"]
 
 
 def test_by_default_every_core_runs_its_own_run_on_one_thread(monkeypatch):

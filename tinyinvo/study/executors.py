@@ -21,6 +21,8 @@ import threading
 import time
 from concurrent.futures.process import BrokenProcessPool
 
+import numba
+
 from tinyinvo.backend import set_backend, set_num_threads
 from tinyinvo.memory import keep_freed_memory
 
@@ -119,6 +121,10 @@ def start_worker(threads, client_pid):
     """
     for name in THREAD_VARIABLES:
         os.environ[name] = str(threads)
+    # Numba read its configuration when it was imported, before this ran: make it read the new
+    # count too, or its pool starts with every core, and the next kernel that compiles (one not yet
+    # in the disk cache) stops the run with "Cannot set NUMBA_NUM_THREADS ... once launched".
+    numba.config.reload_config()
     threading.Thread(target=_exit_when_orphaned, args=(client_pid,), daemon=True,
                      name="watch-client").start()
 
