@@ -62,35 +62,26 @@ class _Layout:
 
 
 @njit(cache=True)
-def _fill(x, c, n0, stride, padding, columns, B, buffer):
-    """buffer <- channel c of images n0 .. n0+B-1 (fewer at the end of the batch: the rest zero),
-    batch-last and column-phased; its zero border is left as it is."""
+def _move_block(x, c, n0, stride, padding, columns, B, buffer, into_buffer):
+    """Channel c of images n0 .. n0+B-1 (fewer at the end of the batch) into the batch-last,
+    column-phased buffer when into_buffer (a partial block zeroes the buffer first, so the missing
+    images' lanes are 0), else the interior of the buffer back into x. The border is left alone."""
     N, _, H, W = x.shape
     images = min(B, N - n0)
-    if images < B:
+    if into_buffer and images < B:
         buffer[:] = 0
     for n in range(images):
         for h in range(H):
             for b in range(stride):
                 k_lo, k_hi = inside_range(b - padding, stride, W, columns)
-                source = x[n0 + n, c, h, k_lo * stride + b - padding::stride]
-                target = buffer[(((h + padding) * stride + b) * columns + k_lo) * B + n:]
-                for k in range(k_hi - k_lo):
-                    target[k * B] = source[k]
-
-
-@njit(cache=True)
-def _crop(buffer, c, n0, stride, padding, columns, B, x):
-    """The inverse of _fill: x[n0 + n, c] <- the interior of buffer, for the images of the block."""
-    N, _, H, W = x.shape
-    for n in range(min(B, N - n0)):
-        for h in range(H):
-            for b in range(stride):
-                k_lo, k_hi = inside_range(b - padding, stride, W, columns)
-                target = x[n0 + n, c, h, k_lo * stride + b - padding::stride]
-                source = buffer[(((h + padding) * stride + b) * columns + k_lo) * B + n:]
-                for k in range(k_hi - k_lo):
-                    target[k] = source[k * B]
+                row = x[n0 + n, c, h, k_lo * stride + b - padding::stride]
+                lanes = buffer[(((h + padding) * stride + b) * columns + k_lo) * B + n:]
+                if into_buffer:
+                    for k in range(k_hi - k_lo):
+                        lanes[k * B] = row[k]
+                else:
+                    for k in range(k_hi - k_lo):
+                        row[k] = lanes[k * B]
 
 
 @njit(parallel=True, fastmath=True, cache=True)
@@ -110,7 +101,7 @@ def _forward_kernel(x, tap_weights, offsets, stride, padding, columns, B, blocks
         start, stop = split_tasks(chunk, n_chunks, C * blocks)
         for task in range(start, stop):
             c, n0 = task // blocks, (task % blocks) * B
-            _fill(x, c, n0, stride, padding, columns, B, buffer)
+            _move_block(x, c, n0, stride, padding, columns, B, buffer, True)
             weights = tap_weights[c]
             for i in range(Ho):
                 y_row[:] = 0
@@ -131,7 +122,7 @@ def _backward_kernel(dy, x, w, offsets, stride, padding, columns, B, blocks, siz
                      dx, dw_per_block):
     # Same tasks and buffers as the forward, plus dx_buffer (same layout as the x buffer) and the
     # block's dy, one output row at a time. In a partial block the missing images' lanes of dy_row
-    # keep an earlier block's numbers, but their x lanes are 0 (_fill), so they add nothing to dw.
+    # keep an earlier block's numbers, but their x lanes are 0 (_move_block), so they add nothing to dw.
     # One pass per tap and output row computes both gradients:
     #   dx_buffer[row + offset + u] += w[c, p, q] * dy_row[u]     (the forward's loop, transposed)
     #   dw[p, q]                    += dy_row[u] * x_buffer[row + offset + u]   (a dot product)
@@ -149,7 +140,7 @@ def _backward_kernel(dy, x, w, offsets, stride, padding, columns, B, blocks, siz
         for task in range(start, stop):
             c, n0 = task // blocks, (task % blocks) * B
             images = min(B, N - n0)
-            _fill(x, c, n0, stride, padding, columns, B, buffer)
+            _move_block(x, c, n0, stride, padding, columns, B, buffer, True)
             dx_buffer[:] = 0
             dw_sums = dw_per_block[task % blocks, c]
             dw_sums[:] = 0
@@ -166,7 +157,7 @@ def _backward_kernel(dy, x, w, offsets, stride, padding, columns, B, blocks, siz
                         dw_sum += dy_row[u] * x_tap[u]
                         dx_tap[u] += weight * dy_row[u]
                     dw_sums[t] += dw_sum
-            _crop(dx_buffer, c, n0, stride, padding, columns, B, dx)
+            _move_block(dx, c, n0, stride, padding, columns, B, dx_buffer, False)
 
 
 def _taps_in_groups(w, offsets):
