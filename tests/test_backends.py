@@ -141,6 +141,30 @@ def test_conv_in_several_im2col_batches_matches_numpy(monkeypatch):
     assert_backends_agree("conv", inputs)
 
 
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two threads (NUMBA_NUM_THREADS=1)")
+@pytest.mark.parametrize("K, stride, padding", [(1, 1, 0), (1, 2, 0), (3, 2, 1)])
+def test_conv_pieces_on_two_threads_give_the_bits_of_one_thread(monkeypatch, K, stride, padding):
+    # The Numba conv hands its batches of images to the threads (team.py), one image per piece
+    # here, and adds the pieces' dw in piece order: two threads must give exactly one thread's
+    # numbers, and both the reference's.
+    from tinyinvo.ops.numba_backend import conv as numba_conv
+
+    monkeypatch.setattr(numba_conv, "COLS_BUDGET", 1)
+    monkeypatch.setattr(numba_conv, "POINTWISE_IMAGES", 1)
+    inputs = make_inputs("conv", (7, 9, 8, K, stride, padding), C=C, seed=0)
+    threads = numba.get_num_threads()
+    try:
+        set_num_threads(2)
+        two = run("conv", "numba", *inputs)
+        set_num_threads(1)
+        one = run("conv", "numba", *inputs)
+    finally:
+        set_num_threads(threads)
+    for a, b in zip(two, one):
+        assert np.array_equal(a, b)
+    assert_backends_agree("conv", inputs)
+
+
 @pytest.mark.parametrize("K, stride", [(3, 1), (7, 2)])
 def test_depthwise_matches_numpy_across_blocks_of_images(K, stride):
     # The Numba depthwise kernels take one channel of IMAGES_PER_BLOCK images at a time. Three
@@ -158,10 +182,9 @@ def test_depthwise_matches_numpy_across_blocks_of_images(K, stride):
 
 @pytest.mark.parametrize("op_name", [*OPS, *ELEMENTWISE_OPS])
 def test_numba_results_are_bitwise_reproducible_for_any_thread_count(op_name):
-    # every output element is written by one thread and every sum runs in a fixed order, in the
-    # Numba kernels and in BLAS (conv's matrix products: OpenBLAS splits a product among threads
-    # by rows and columns, never along the sum), so neither a second run nor a different number
-    # of threads may change a single bit. set_num_threads sets both Numba's and BLAS's threads.
+    # every output element is written by one thread and every sum runs in a fixed order (a conv's
+    # matrix products run whole on one thread, see team.py), so neither a second run nor a
+    # different number of threads may change a single bit.
     def outputs():
         return every_output(op_name, "numba", (4, 12, 10, 7, 1, 3), C=C, dtype=np.float32, seed=1)
 

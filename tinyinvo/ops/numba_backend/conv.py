@@ -2,7 +2,7 @@
 
 A dense convolution mixes every input channel into every output channel, so most of its work is
 a matrix product, and no hand-written loop beats the BLAS library that ``np.matmul`` calls.
-Numba does the data movement around it, fast and in parallel:
+Numba does the data movement around it:
 
 - forward:  cols = im2col(x), (B*Ho*Wo, K*K*Ci) for a batch of B images; then y = cols @ w_cols
 - backward: dw = sum over batches of cols.T @ dy (in batch order); dcols = dy @ w_cols.T;
@@ -14,7 +14,9 @@ layout per image. Every product keeps the tall matrices, with a row per output p
 on its left: the shape that BLAS runs fastest when Co is small.
 
 Images go through in small batches so that ``cols`` (K*K times the size of x) stays in cache and
-the memory use stays bounded.
+the memory use stays bounded. The batches are the pieces of work that the threads share
+(team.py): one thread does a batch's im2col, products and col2im, with BLAS on one thread, and
+the batches' dw come back to be added in batch order.
 
 Channels last: a row of cols is the window under one output pixel. Each image is first copied
 into a zero-padded, channels-last buffer, (H + 2*padding, (W + 2*padding)*Ci): there, the K taps
@@ -25,14 +27,14 @@ runs would be only Wo long (4 entries for a 4x4 output), and the loop overhead w
 
 A 1x1 convolution without padding needs no im2col at all: it IS one matrix product per image, of
 the input's every stride-th pixel (the projection shortcuts of a ResNet are 1x1 convs with stride
-2), so it takes that path directly.
+2), so it takes that path directly, POINTWISE_IMAGES images to a piece of work.
 """
 
 import numpy as np
-from numba import get_num_threads, njit, prange
+from numba import njit
 
 from tinyinvo.ops.checks import output_size
-from tinyinvo.ops.numba_backend.planes import split_tasks
+from tinyinvo.ops.numba_backend import team
 
 # Entries of the im2col buffer, which sets the images per batch: 2 MiB in float32, about what the
 # L2 caches of a small machine hold, so that col2im reads the dcols that the matrix product just
@@ -42,6 +44,10 @@ COLS_BUDGET = 1 << 19
 
 # Channels moved to or from the channels-last layout at a time (see _move_channels_last).
 CHANNEL_BLOCK = 16
+
+# Images per piece of work of a 1x1 conv (team.py): enough pieces for the threads to share them
+# evenly, few enough that handing them out costs nothing next to the products.
+POINTWISE_IMAGES = 8
 
 
 @njit(cache=True)
@@ -64,58 +70,51 @@ def _move_channels_last(image, padded, padding, into_padded):
                         plane_row[w] = padded_row[w * Ci]
 
 
-@njit(parallel=True, fastmath=True, cache=True)
-def _im2col_kernel(x, K, stride, padding, Ho, Wo, n_chunks, cols):
+@njit(nogil=True, fastmath=True, cache=True)
+def _im2col_kernel(x, K, stride, padding, Ho, Wo, cols):
     # cols[(n*Ho + i)*Wo + j, (p*K + q)*Ci + c] = xpad[n, c, i*stride + p, j*stride + q]
-    # Parallel over images; each writes only its own Ho*Wo rows of cols (deterministic).
     B, Ci, H, W = x.shape
     run = K * Ci                                    # taps (q, c) of one window row p
-    padded = np.empty((n_chunks, H + 2 * padding, (W + 2 * padding) * Ci), x.dtype)
-    for chunk in prange(n_chunks):
-        xpad = padded[chunk]
-        start, stop = split_tasks(chunk, n_chunks, B)
-        for n in range(start, stop):
-            xpad[:] = 0
-            _move_channels_last(x[n], xpad, padding, True)
-            for i in range(Ho):
-                for j in range(Wo):
-                    row = cols[(n * Ho + i) * Wo + j]
-                    for p in range(K):
-                        window, target = xpad[i * stride + p, j * stride * Ci:], row[p * run:]
-                        for t in range(run):
-                            target[t] = window[t]
+    xpad = np.empty((H + 2 * padding, (W + 2 * padding) * Ci), x.dtype)
+    for n in range(B):
+        xpad[:] = 0
+        _move_channels_last(x[n], xpad, padding, True)
+        for i in range(Ho):
+            for j in range(Wo):
+                row = cols[(n * Ho + i) * Wo + j]
+                for p in range(K):
+                    window, target = xpad[i * stride + p, j * stride * Ci:], row[p * run:]
+                    for t in range(run):
+                        target[t] = window[t]
 
 
-@njit(parallel=True, fastmath=True, cache=True)
-def _col2im_kernel(dcols, K, stride, padding, Ho, Wo, n_chunks, dx):
+@njit(nogil=True, fastmath=True, cache=True)
+def _col2im_kernel(dcols, K, stride, padding, Ho, Wo, dx):
     # The adjoint of im2col:
     # dxpad[n, c, i*stride + p, j*stride + q] += dcols[(n*Ho + i)*Wo + j, (p*K + q)*Ci + c]
-    # Parallel over images: a pixel only receives from its own image's rows of dcols, and one
-    # thread adds them in a fixed (i, j, p) order, so the sums are bitwise reproducible.
+    # A pixel only receives from its own image's rows of dcols, added in a fixed (i, j, p) order.
     B, Ci, H, W = dx.shape
     run = K * Ci
-    padded = np.empty((n_chunks, H + 2 * padding, (W + 2 * padding) * Ci), dx.dtype)
-    for chunk in prange(n_chunks):
-        dxpad = padded[chunk]
-        start, stop = split_tasks(chunk, n_chunks, B)
-        for n in range(start, stop):
-            dxpad[:] = 0
-            for i in range(Ho):
-                for j in range(Wo):
-                    row = dcols[(n * Ho + i) * Wo + j]
-                    for p in range(K):
-                        window, source = dxpad[i * stride + p, j * stride * Ci:], row[p * run:]
-                        for t in range(run):
-                            window[t] += source[t]
-            _move_channels_last(dx[n], dxpad, padding, False)
+    dxpad = np.empty((H + 2 * padding, (W + 2 * padding) * Ci), dx.dtype)
+    for n in range(B):
+        dxpad[:] = 0
+        for i in range(Ho):
+            for j in range(Wo):
+                row = dcols[(n * Ho + i) * Wo + j]
+                for p in range(K):
+                    window, source = dxpad[i * stride + p, j * stride * Ci:], row[p * run:]
+                    for t in range(run):
+                        window[t] += source[t]
+        _move_channels_last(dx[n], dxpad, padding, False)
 
 
 class _Unfold:
-    """The geometry of one conv2d call, and im2col / col2im on a batch of images.
+    """The geometry of one conv2d call, its batches of images, and im2col / col2im on a batch.
 
     ``cols`` is a (B*Ho*Wo, K*K*Ci) matrix: the windows of the B images of a batch one under the
     other, so that one matrix product per batch does the work of B (BLAS is most efficient on
-    large matrices).
+    large matrices). A batch is a piece of work for the team (team.py): one thread does its
+    im2col, its products and its col2im.
     """
 
     def __init__(self, x_shape, K, stride, padding):
@@ -124,56 +123,75 @@ class _Unfold:
         self.Ho, self.Wo = output_size(H, K, stride, padding), output_size(W, K, stride, padding)
         self.pixels = self.Ho * self.Wo                       # output pixels = rows of cols per image
         self.batch = max(1, min(N, COLS_BUDGET // (Ci * K * K * self.pixels)))
+        self.batches = team.batches(N, self.batch)
 
-    def buffer(self, columns, dtype):
-        """A buffer for a (B*Ho*Wo, columns) matrix of one batch."""
-        return np.empty((self.batch * self.pixels, columns), dtype)
-
-    def matrix(self, buffer, images):
-        """The (images*Ho*Wo, columns) matrix of a batch of ``images`` in ``buffer`` (a view)."""
-        return buffer[:images * self.pixels]
-
-    def _args(self, images):
-        return self.K, self.stride, self.padding, self.Ho, self.Wo, min(get_num_threads(), images)
-
-    def im2col(self, x_batch, cols):
-        _im2col_kernel(x_batch, *self._args(x_batch.shape[0]), cols)
+    def im2col(self, x_batch):
+        """The (B*Ho*Wo, K*K*Ci) cols of a batch x_batch (B, Ci, H, W)."""
+        B, Ci = x_batch.shape[:2]
+        cols = np.empty((B * self.pixels, self.K * self.K * Ci), x_batch.dtype)
+        _im2col_kernel(x_batch, self.K, self.stride, self.padding, self.Ho, self.Wo, cols)
+        return cols
 
     def col2im(self, dcols, dx_batch):
-        _col2im_kernel(dcols, *self._args(dx_batch.shape[0]), dx_batch)
+        """dx_batch (B, Ci, H, W) <- the windows' gradients dcols (B*Ho*Wo, K*K*Ci) added back."""
+        _col2im_kernel(dcols, self.K, self.stride, self.padding, self.Ho, self.Wo, dx_batch)
 
 
 def _is_pointwise(K, padding):
     return K == 1 and padding == 0
 
 
+def _sampled(x, start, stop, stride):
+    """Images start..stop-1 of x at every stride-th pixel, as (B, Ci, Ho*Wo) matrices (a view if stride is 1)."""
+    x_sampled = np.ascontiguousarray(x[start:stop, :, ::stride, ::stride])
+    return x_sampled.reshape(stop - start, x.shape[1], x_sampled.shape[2] * x_sampled.shape[3])
+
+
 def _pointwise_forward(x, w_matrix, stride):
     """1x1 conv: y[n] = w_matrix @ x[n, :, ::stride, ::stride] as one (Ci, Ho*Wo) matrix per image."""
-    x_sampled = np.ascontiguousarray(x[:, :, ::stride, ::stride])
-    N, Ci, Ho, Wo = x_sampled.shape
-    return np.matmul(w_matrix, x_sampled.reshape(N, Ci, Ho * Wo)).reshape(N, len(w_matrix), Ho, Wo)
+    N, Ci, H, W = x.shape
+    Ho, Wo = output_size(H, 1, stride, 0), output_size(W, 1, stride, 0)
+    y = np.empty((N, len(w_matrix), Ho * Wo), x.dtype)
+
+    def forward_images(images):
+        start, stop = images
+        np.matmul(w_matrix, _sampled(x, start, stop, stride), out=y[start:stop])
+
+    team.run_pieces(forward_images, team.batches(N, POINTWISE_IMAGES))
+    return y.reshape(N, len(w_matrix), Ho, Wo)
 
 
-def _pointwise_backward(dy_matrices, x, w_matrix, stride):
+def _pointwise_backward(dy, x, w_matrix, stride):
     """Gradients of _pointwise_forward: dw = sum_n dy[n] @ x_sampled[n].T, dx_sampled[n] = w.T @ dy[n],
     and dx is dx_sampled on the sampled pixels, zero on the others (which the conv never read)."""
-    x_sampled = np.ascontiguousarray(x[:, :, ::stride, ::stride])
-    N, Ci = x.shape[:2]
-    x_matrices = x_sampled.reshape(N, Ci, dy_matrices.shape[2])
-    dw_matrix = np.zeros_like(w_matrix)
-    for n in range(N):                           # a fixed order of n: bitwise reproducible
-        dw_matrix += dy_matrices[n] @ x_matrices[n].T
-    dx_sampled = np.matmul(w_matrix.T, dy_matrices).reshape(x_sampled.shape)
-    if stride == 1:
-        return dx_sampled, dw_matrix
-    dx = np.zeros_like(x)
-    dx[:, :, ::stride, ::stride] = dx_sampled
+    N, Co, Ho, Wo = dy.shape
+    dy_matrices = dy.reshape(N, Co, Ho * Wo)
+    dx = np.empty_like(x)
+
+    def backward_images(images):
+        start, stop = images
+        x_matrices = _sampled(x, start, stop, stride)
+        dw_matrix = np.zeros_like(w_matrix)
+        for n in range(start, stop):                          # in image order
+            dw_matrix += dy_matrices[n] @ x_matrices[n - start].T
+        dx_sampled = np.matmul(w_matrix.T, dy_matrices[start:stop])
+        if stride == 1:
+            dx[start:stop] = dx_sampled.reshape(dx[start:stop].shape)
+        else:
+            dx[start:stop] = 0
+            dx[start:stop, :, ::stride, ::stride] = dx_sampled.reshape(stop - start, -1, Ho, Wo)
+        return dw_matrix
+
+    dw_matrix = _add_in_order(team.run_pieces(backward_images, team.batches(N, POINTWISE_IMAGES)), w_matrix)
     return dx, dw_matrix
 
 
-def _batches(N, batch):
-    """(start, stop) of consecutive batches of at most ``batch`` images."""
-    return [(start, min(N, start + batch)) for start in range(0, N, batch)]
+def _add_in_order(parts, like):
+    """0 + parts[0] + parts[1] + ..., in that order: the same bits whichever thread made which part."""
+    total = np.zeros_like(like)
+    for part in parts:
+        total += part
+    return total
 
 
 def _w_cols(w):
@@ -199,20 +217,18 @@ def conv2d_forward(x, w, *, stride=1, padding=0):
     """
     N, Ci, H, W = x.shape
     Co, _, K, _ = w.shape
-    w_matrix = w.reshape(Co, Ci * K * K)
     if _is_pointwise(K, padding):             # 1x1: y[n] = w_matrix @ x[n], nothing to unfold
-        return _pointwise_forward(x, w_matrix, stride)
+        return _pointwise_forward(x, w.reshape(Co, Ci), stride)
     unfold = _Unfold(x.shape, K, stride, padding)
     y = np.empty((N, Co, unfold.Ho, unfold.Wo), x.dtype)
     w_cols = _w_cols(w)
-    cols_buffer, y_buffer = unfold.buffer(K * K * Ci, x.dtype), unfold.buffer(Co, x.dtype)
-    for start, stop in _batches(N, unfold.batch):
-        images = stop - start
-        cols = unfold.matrix(cols_buffer, images)             # (B*Ho*Wo, K*K*Ci)
-        unfold.im2col(x[start:stop], cols)
-        y_batch = unfold.matrix(y_buffer, images)             # (B*Ho*Wo, Co): one BLAS call
-        np.matmul(cols, w_cols, out=y_batch)
-        y[start:stop] = y_batch.reshape(images, unfold.Ho, unfold.Wo, Co).transpose(0, 3, 1, 2)
+
+    def forward_batch(batch):
+        start, stop = batch
+        y_rows = unfold.im2col(x[start:stop]) @ w_cols          # (B*Ho*Wo, Co): one BLAS call
+        y[start:stop] = y_rows.reshape(stop - start, unfold.Ho, unfold.Wo, Co).transpose(0, 3, 1, 2)
+
+    team.run_pieces(forward_batch, unfold.batches)
     return y
 
 
@@ -227,23 +243,21 @@ def conv2d_backward(dy, x, w, *, stride=1, padding=0):
     """
     N, Ci, H, W = x.shape
     Co, _, K, _ = w.shape
-    w_matrix = w.reshape(Co, Ci * K * K)
     if _is_pointwise(K, padding):
-        dy_matrices = dy.reshape(N, Co, dy.shape[2] * dy.shape[3])   # (N, Co, Ho*Wo)
-        dx, dw_matrix = _pointwise_backward(dy_matrices, x, w_matrix, stride)
+        dx, dw_matrix = _pointwise_backward(dy, x, w.reshape(Co, Ci), stride)
         return dx, dw_matrix.reshape(w.shape)
     unfold = _Unfold(x.shape, K, stride, padding)
     dx = np.empty_like(x)
     w_cols = _w_cols(w)
-    dw_cols = np.zeros_like(w_cols)
-    cols_buffer, dy_buffer = unfold.buffer(K * K * Ci, x.dtype), unfold.buffer(Co, x.dtype)
-    for start, stop in _batches(N, unfold.batch):
-        images = stop - start
-        cols = unfold.matrix(cols_buffer, images)             # (B*Ho*Wo, K*K*Ci)
-        unfold.im2col(x[start:stop], cols)
-        dy_batch = unfold.matrix(dy_buffer, images)           # (B*Ho*Wo, Co), rows as in cols
-        dy_batch.reshape(images, -1, Co)[:] = dy[start:stop].reshape(images, Co, -1).transpose(0, 2, 1)
-        dw_cols += cols.T @ dy_batch                          # batches added in order
-        np.matmul(dy_batch, w_cols.T, out=cols)               # dcols, in place of cols
+
+    def backward_batch(batch):
+        start, stop = batch
+        cols = unfold.im2col(x[start:stop])                     # (B*Ho*Wo, K*K*Ci)
+        dy_rows = np.ascontiguousarray(dy[start:stop].transpose(0, 2, 3, 1)).reshape(-1, Co)
+        dw_cols = cols.T @ dy_rows                              # (K*K*Ci, Co); dy_rows: rows as in cols
+        np.matmul(dy_rows, w_cols.T, out=cols)                  # dcols, in place of cols
         unfold.col2im(cols, dx[start:stop])
+        return dw_cols
+
+    dw_cols = _add_in_order(team.run_pieces(backward_batch, unfold.batches), w_cols)
     return dx, _w_from_cols(dw_cols, w.shape)

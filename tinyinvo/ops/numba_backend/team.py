@@ -1,0 +1,77 @@
+"""Run the pieces of a convolution (batches of images) on all threads, each piece whole on one thread.
+
+Why not let BLAS use the threads? A convolution here is many small matrix products: one per image
+for a 1x1 conv, one per batch of images for a KxK conv (see conv.py). BLAS splits every product
+among its threads, and for small products the splitting costs about what it saves. Worse, BLAS's
+idle threads keep spinning on their cores for a while after each product, just when Numba's
+threads need those cores for the next kernel. So inside tinyinvo's convolutions BLAS runs on one
+thread, and the team hands out whole pieces instead: each thread takes the next piece not yet
+taken (a thread on a busy core simply takes fewer), runs its copies and products, and writes its
+own part of the output. One meeting of the threads per convolution, not one per product.
+
+Same bits for any number of threads: a piece's work never depends on which thread runs it, and
+the results of the pieces come back in piece order, for the caller to add up in that order.
+
+The helpers are Python threads. They run in parallel because NumPy's matrix products and copies
+and the ``nogil`` Numba kernels release the GIL while they work.
+"""
+
+import itertools
+import os
+from concurrent.futures import ThreadPoolExecutor, wait
+
+import numba
+from threadpoolctl import ThreadpoolController
+
+_helpers = None                   # the ThreadPoolExecutor, started on first use
+_blas = ThreadpoolController()    # BLAS's thread count, set to 1 while a team runs
+
+
+def batches(total, size):
+    """[(start, stop), ...]: consecutive batches of at most ``size`` of ``total`` items."""
+    return [(start, min(total, start + size)) for start in range(0, total, size)]
+
+
+def run_pieces(work, pieces):
+    """[work(piece) for piece in pieces], computed on ``numba.get_num_threads()`` threads.
+
+    The calling thread works too; each thread takes the next piece left. A piece's exception is
+    raised here, after every thread has stopped.
+    """
+    results = [None] * len(pieces)
+    next_piece = itertools.count()
+
+    def take_pieces():
+        index = next(next_piece)          # atomic under the GIL: each index is taken once
+        while index < len(pieces):
+            results[index] = work(pieces[index])
+            index = next(next_piece)
+
+    threads = min(numba.get_num_threads(), len(pieces))
+    with _blas.limit(limits=1, user_api="blas"):
+        helpers = [_helper_pool().submit(take_pieces) for _ in range(threads - 1)]
+        try:
+            take_pieces()
+        finally:
+            wait(helpers)
+    for helper in helpers:
+        helper.result()                   # re-raises a helper's exception
+    return results
+
+
+def _helper_pool():
+    global _helpers
+    if _helpers is None:
+        _helpers = ThreadPoolExecutor(max_workers=max(1, numba.config.NUMBA_NUM_THREADS - 1),
+                                      thread_name_prefix="tinyinvo-team")
+    return _helpers
+
+
+def _forget_helpers():
+    # a forked child inherits the pool object but none of its threads: start a new one when needed
+    global _helpers
+    _helpers = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_helpers)
