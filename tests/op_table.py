@@ -36,8 +36,8 @@ OPS = {
                         lambda N, C, K, Ho, Wo: (N, 2, K, K, Ho, Wo)),
 }
 
-# ReLU and BatchNorm take no geometry: only a shape (N, C, H, W)
-ELEMENTWISE_OPS = ("relu", "batchnorm")
+# ReLU, BatchNorm and add take no geometry: only a shape (N, C, H, W)
+ELEMENTWISE_OPS = ("relu", "batchnorm", "add")
 
 
 def make_inputs(op_name, geometry, *, C=4, dtype=np.float64, seed=2021):
@@ -94,10 +94,14 @@ def run_relu(backend, x, dy):
 
 def every_output(op_name, backend, geometry, *, C, dtype, seed):
     """Every array that the forward and backward passes of ``op_name`` (one of OPS or
-    ELEMENTWISE_OPS) return on ``backend``; ReLU and BatchNorm use only N, H, W of ``geometry``."""
+    ELEMENTWISE_OPS) return on ``backend``; ReLU, BatchNorm and add use only N, H, W of ``geometry``."""
     N, H, W = geometry[:3]
     if op_name == "relu":
         return run_relu(backend, *make_relu_inputs((N, C, H, W), dtype, seed))
     if op_name == "batchnorm":
         return run_batchnorm(backend, *make_batchnorm_inputs((N, C, H, W), dtype, seed))
+    if op_name == "add":
+        rng = np.random.default_rng(seed)
+        a, b = (rng.standard_normal((N, C, H, W)).astype(dtype) for _ in range(2))
+        return [ops.add(a, b, backend=backend)]
     return run(op_name, backend, *make_inputs(op_name, geometry, C=C, dtype=dtype, seed=seed))

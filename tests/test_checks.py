@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tinyinvo.nn import BatchNorm2d, ReLU
-from tinyinvo.ops import (batchnorm_backward, batchnorm_forward, conv2d_backward, conv2d_forward,
+from tinyinvo.ops import (add, batchnorm_backward, batchnorm_forward, conv2d_backward, conv2d_forward,
                           depthwise_conv2d_backward, depthwise_conv2d_forward, involution_backward,
                           involution_forward, relu_backward, relu_forward)
 from tinyinvo.ops.naive import conv2d_forward_naive, depthwise_conv2d_forward_naive, involution_forward_naive
@@ -218,6 +218,9 @@ C4 = zeros(4)  # a valid gamma, beta, mean or var for X's 4 channels
      "dy must have the forward output's shape (3, 2), got (2, 3)"),
     (lambda: relu_backward(zeros(2, 3, dtype=np.float64), zeros(2, 3)), TypeError,
      "dy has dtype float64 but y has dtype float32"),
+    (lambda: add(zeros(2, 3), zeros(3, 2)), ValueError, "b must have a's shape (2, 3), got (3, 2)"),
+    (lambda: add(zeros(2, 3), zeros(2, 3, dtype=np.float64)), TypeError,
+     "b has dtype float64 but a has dtype float32"),
     (lambda: batchnorm_forward(zeros(2, 4), C4, C4, 1e-5), ValueError,
      "x must have 4 dimensions (N, C, H, W), got shape (2, 4)"),
     (lambda: batchnorm_forward(X, zeros(3), C4, 1e-5), ValueError,
@@ -228,7 +231,7 @@ C4 = zeros(4)  # a valid gamma, beta, mean or var for X's 4 channels
     (lambda: batchnorm_backward(zeros(2, 4, 6, 5), X, C4, C4, C4, 1e-5), ValueError,
      "dy must have the forward output's shape (2, 4, 6, 6), got (2, 4, 6, 5)"),
     (lambda: batchnorm_backward(X, X, C4, zeros(2), C4, 1e-5), ValueError, "var must have shape (C,) = (4,)"),
-], ids=["relu-list", "relu-int", "relu-dy-shape", "relu-dy-dtype", "bn-x-2d", "bn-gamma-length",
+], ids=["relu-list", "relu-int", "relu-dy-shape", "relu-dy-dtype", "add-shape", "add-dtype", "bn-x-2d", "bn-gamma-length",
         "bn-beta-dtype", "bn-eps", "bn-dy-shape", "bn-var-length"])
 def test_relu_and_batchnorm_checks(call, error, message):
     with raises(error, message):

@@ -11,7 +11,7 @@ from op_table import OPS, make_batchnorm_inputs, make_inputs, make_relu_inputs, 
 
 from tinyinvo import backend as backend_module
 from tinyinvo import gradcheck, set_backend
-from tinyinvo.ops import (batchnorm_backward, batchnorm_forward, conv2d_backward, conv2d_forward,
+from tinyinvo.ops import (add, batchnorm_backward, batchnorm_forward, conv2d_backward, conv2d_forward,
                           depthwise_conv2d_backward, depthwise_conv2d_forward, involution_backward,
                           involution_forward, relu_backward, relu_forward)
 from tinyinvo.ops.checks import output_size
@@ -184,6 +184,16 @@ def test_nan_passes_through_the_relu(backend):
     # a diverging run must show NaN in its loss, not have it hidden as 0 by the activation
     y = relu_forward(np.array([np.nan, -1.0, 2.0], np.float32), backend=backend)
     assert np.isnan(y[0]) and y[1] == 0 and y[2] == 2
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_add_is_bitwise_a_plus_b_in_a_new_array(backend, dtype):
+    rng = np.random.default_rng(4)
+    a, b = (rng.standard_normal((2, 3, 5, 4)).astype(dtype) for _ in range(2))
+    total = add(a, b, backend=backend)
+    assert total.dtype == dtype and np.array_equal(total, a + b)
+    assert total is not a and not np.shares_memory(total, a) and not np.shares_memory(total, b)
+    assert np.array_equal(add(a.T, b.T, backend=backend), a.T + b.T)   # non-contiguous views too
 
 
 def test_relu_takes_non_contiguous_arrays(backend):

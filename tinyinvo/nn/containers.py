@@ -5,6 +5,7 @@ paths' gradients: dx = dbody/dx + dy. With a projection, ``Add(body, shortcut)``
 """
 
 from tinyinvo.nn.layer import Layer
+from tinyinvo.ops import add
 
 
 def _check_layers(kind, layers):
@@ -78,12 +79,14 @@ class Add(Layer):
 
 
 def _sum(arrays):
-    """arrays[0] + arrays[1] + ... as one new array, the rest added into it in place.
+    """arrays[0] + arrays[1] + ... as one new array, added pairwise in order by ``ops.add``.
 
-    Faster than the builtin ``sum``, which starts from 0 and so first copies arrays[0] (a whole
-    extra pass over memory). The inputs are left untouched: a branch may return its input itself.
+    Not the builtin ``sum``, which starts from 0 and so first copies arrays[0] (a whole extra pass
+    over memory). The inputs are left untouched: a branch may return its input itself.
     """
-    total = arrays[0] + arrays[1] if len(arrays) > 1 else arrays[0].copy()
+    if len(arrays) == 1:
+        return arrays[0].copy()
+    total = add(arrays[0], arrays[1])
     for array in arrays[2:]:
-        total += array
+        total = add(total, array)
     return total

@@ -1,4 +1,5 @@
-"""The three ops, plus ReLU and train-mode BatchNorm, each a forward/backward pair of plain functions.
+"""The three ops, plus ReLU and train-mode BatchNorm, each a forward/backward pair of plain functions
+(and ``add``, a + b, whose gradient needs no function).
 
 This module is the one door to a backend: it checks the input once (``checks.py``), resolves
 involution's ``padding=None``, makes the arrays C-contiguous (all but BatchNorm's, see
@@ -128,6 +129,16 @@ def relu_backward(dy, y, *, backend=None):
     return resolve(backend).relu_backward(dy, y)
 
 
+def add(a, b, *, backend=None):
+    """The elementwise sum a + b (a residual block's output). Its gradient passes dy to a and b unchanged.
+
+    Inputs: a and b, the same shape and dtype (float32 or float64). Returns a new array a + b.
+    """
+    checks.check_add(a, b)
+    a, b = _contiguous(a, b)
+    return resolve(backend).add(a, b)
+
+
 def batchnorm_forward(x, gamma, beta, eps, *, backend=None):
     """Batch normalisation in train mode: each channel c normalised with its own batch statistics.
 
@@ -164,4 +175,5 @@ __all__ = [
     "group_norm_forward", "group_norm_backward",
     "batchnorm_forward", "batchnorm_backward",
     "relu_forward", "relu_backward",
+    "add",
 ]

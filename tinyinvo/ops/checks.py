@@ -143,6 +143,15 @@ def check_relu_backward(dy, y):
         raise ValueError(f"dy must have the forward output's shape {y.shape}, got {dy.shape}")
 
 
+def check_add(a, b):
+    """Checks for add: a and b float arrays of the same shape and dtype."""
+    check_float_array("a", a, None, "(any shape)")
+    check_float_array("b", b, None, "(the shape of a)")
+    check_same_dtype("b", b, a, x_name="a")
+    if a.shape != b.shape:
+        raise ValueError(f"b must have a's shape {a.shape}, got {b.shape}")
+
+
 def check_channel_vector(name, a, x):
     """``a`` must be a (C,) array of x's dtype, one entry per channel of x (N, C, H, W)."""
     check_float_array(name, a, 1, "(C,)")

@@ -7,6 +7,7 @@
 - ``team.py``: runs a conv's batches of images on all threads, one whole batch per thread.
 - ``batchnorm.py``: BatchNorm2d's train-mode forward/backward, one thread per channel.
 - ``relu.py``: ReLU's forward/backward, one pass over memory on every core.
+- ``add.py``: a + b (a residual block's sum), one pass over memory on every core.
 - ``planes.py``: the zero-padded, polyphase plane buffers and the work split they all share.
 - ``threads.py``: starts Numba's threads with idle threads that sleep, even next to PyTorch.
 
@@ -16,6 +17,7 @@ output element is written by one thread, and every sum runs in a fixed order.
 Debugging: ``NUMBA_DISABLE_JIT=1`` runs the same code as plain (slow) Python.
 """
 
+from tinyinvo.ops.numba_backend.add import add
 from tinyinvo.ops.numba_backend.batchnorm import batchnorm_backward, batchnorm_forward
 from tinyinvo.ops.numba_backend.conv import conv2d_backward, conv2d_forward
 from tinyinvo.ops.numba_backend.depthwise import depthwise_conv2d_backward, depthwise_conv2d_forward
@@ -34,5 +36,6 @@ __all__ = [
     "involution_forward", "involution_backward",
     "batchnorm_forward", "batchnorm_backward",
     "relu_forward", "relu_backward",
+    "add",
     "group_norm_forward", "group_norm_backward",
 ]

@@ -9,6 +9,7 @@ C-contiguous (BatchNorm's: in the caller's layout) and with involution's padding
 outputs keep the dtype of x.
 """
 
+from tinyinvo.ops.numpy_backend.add import add
 from tinyinvo.ops.numpy_backend.batchnorm import batchnorm_backward, batchnorm_forward
 from tinyinvo.ops.numpy_backend.conv import conv2d_backward, conv2d_forward
 from tinyinvo.ops.numpy_backend.depthwise import depthwise_conv2d_backward, depthwise_conv2d_forward
@@ -22,5 +23,6 @@ __all__ = [
     "involution_forward", "involution_backward",
     "batchnorm_forward", "batchnorm_backward",
     "relu_forward", "relu_backward",
+    "add",
     "group_norm_forward", "group_norm_backward",
 ]
