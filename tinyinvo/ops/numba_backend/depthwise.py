@@ -65,23 +65,31 @@ class _Layout:
 def _move_block(x, c, n0, stride, padding, columns, B, buffer, into_buffer):
     """Channel c of images n0 .. n0+B-1 (fewer at the end of the batch) into the batch-last,
     column-phased buffer when into_buffer (a partial block zeroes the buffer first, so the missing
-    images' lanes are 0), else the interior of the buffer back into x. The border is left alone."""
+    images' lanes are 0), else the interior of the buffer back into x. The border is left alone.
+
+    Either way the innermost loop WRITES consecutive addresses and reads at a stride (the images
+    innermost going in, the columns coming out): a strided read costs a load from cache, while a
+    strided write would cost a whole cache line per number."""
     N, _, H, W = x.shape
     images = min(B, N - n0)
     if into_buffer and images < B:
         buffer[:] = 0
-    for n in range(images):
-        for h in range(H):
-            for b in range(stride):
-                k_lo, k_hi = inside_range(b - padding, stride, W, columns)
-                row = x[n0 + n, c, h, k_lo * stride + b - padding::stride]
-                lanes = buffer[(((h + padding) * stride + b) * columns + k_lo) * B + n:]
-                if into_buffer:
+    planes = x[n0:n0 + images, c]                       # (images, H, W)
+    for h in range(H):
+        for b in range(stride):
+            k_lo, k_hi = inside_range(b - padding, stride, W, columns)
+            lanes = buffer[(((h + padding) * stride + b) * columns + k_lo) * B:]
+            first = k_lo * stride + b - padding         # the plane column of phase column k_lo
+            if into_buffer:
+                for k in range(k_hi - k_lo):
+                    pixel, column = lanes[k * B:], first + k * stride
+                    for n in range(images):
+                        pixel[n] = planes[n, h, column]
+            else:
+                for n in range(images):
+                    row = planes[n, h, first::stride]
                     for k in range(k_hi - k_lo):
-                        lanes[k * B] = row[k]
-                else:
-                    for k in range(k_hi - k_lo):
-                        row[k] = lanes[k * B]
+                        row[k] = lanes[k * B + n]
 
 
 @njit(parallel=True, fastmath=True, cache=True)
@@ -144,10 +152,12 @@ def _backward_kernel(dy, x, w, offsets, stride, padding, columns, B, blocks, siz
             dx_buffer[:] = 0
             dw_sums = dw_per_block[task % blocks, c]
             dw_sums[:] = 0
+            dy_planes = dy[n0:n0 + images, c]          # (images, Ho, Wo)
             for i in range(Ho):
-                for n in range(images):
-                    for j in range(Wo):
-                        dy_row[j * B + n] = dy[n0 + n, c, i, j]
+                for j in range(Wo):                     # the images innermost, as in _move_block
+                    pixel = dy_row[j * B:]
+                    for n in range(images):
+                        pixel[n] = dy_planes[n, i, j]
                 row, dx_row = buffer[i * row_step:], dx_buffer[i * row_step:]
                 for t in range(K * K):
                     weight = w[c, t // K, t % K]
