@@ -1,6 +1,6 @@
 """Benchmark the three ops: NumPy reference vs Numba kernels vs PyTorch CPU (when importable).
 
-    python benchmarks/bench_ops.py [--threads 2] [--repeat R] [--json PATH] [--quick]
+    python benchmarks/bench_ops.py [--threads 2] [--repeat R] [--rounds P] [--json PATH] [--quick]
 
 For N=64 and (C, H=W) in (64, 32), (128, 16), (256, 8): conv 3x3 (Co = C), depthwise 7x7 and
 involution 7x7 (G = C/16), all with 'same' padding and stride 1, forward and forward+backward.
@@ -10,22 +10,33 @@ reaches, against a measured float32 SGEMM peak (compute) and a large parallel ar
 The PyTorch involution is the paper's reference code: unfold x, view it as (N, G, C/G, K*K, Ho, Wo),
 multiply by the kernel, sum over K*K; all PyTorch backward passes are autograd's.
 
-Every variant runs once per round, all interleaved, and the median over rounds is reported (the
-machine is shared and noisy). Also reported: the first-call time of the Numba kernels with a cold
-cache (compilation) and a warm one (loading from the cache), each in a fresh subprocess.
+Each framework runs as a user runs it: in fresh processes of its own, with its own threads (the
+Numba process never imports torch, and the NumPy reference's BLAS threads, which keep spinning
+for a while after each product, never run next to another framework's kernels). P rounds of
+processes, the frameworks taking turns (who goes first rotates); in each process every variant
+runs once per round for R rounds, interleaved, and its median is taken; the table gives the median
+over the P processes. Also reported: the first-call time of the Numba kernels with a cold cache
+(compilation) and a warm one (loading from the cache), each in a fresh subprocess.
 Results go to a JSON file (default benchmarks/results/ops.json).
 """
 
 import os
 import sys
 
+import argparse
+
 from common import benchmark_parser, pin_threads
+
+BACKENDS = ("numpy", "numba", "torch")
 
 
 def parse_args():
     parser = benchmark_parser(__doc__, "ops.json")
     parser.add_argument("--repeat", type=int, default=None, help="timed rounds per variant (default 5, quick 2)")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="processes per framework, taking turns (default 3, quick 1)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: batch 4 instead of 64, 2 rounds")
+    parser.add_argument("--worker", choices=BACKENDS, help=argparse.SUPPRESS)  # one framework's process
     return parser.parse_args()
 
 
@@ -33,6 +44,8 @@ ARGS = parse_args() if __name__ == "__main__" else None
 if ARGS is not None:
     pin_threads(ARGS.threads)
 
+import importlib.metadata  # noqa: E402
+import importlib.util  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import subprocess  # noqa: E402
@@ -48,11 +61,19 @@ from tinyinvo import ops  # noqa: E402
 from tinyinvo.backend import set_num_threads  # noqa: E402
 from tinyinvo.ops.checks import output_size  # noqa: E402
 
-try:
-    import torch  # noqa: E402
-    import torch.nn.functional as F  # noqa: E402
-except ImportError:
-    torch = None
+torch = F = None  # imported by load_torch(), only in the PyTorch process
+
+
+def load_torch():
+    """Import PyTorch into this module's ``torch`` and ``F``, if installed (None otherwise)."""
+    global torch, F
+    try:
+        import torch as module
+        import torch.nn.functional as functional
+    except ImportError:
+        return None
+    torch, F = module, functional
+    return torch
 
 CONFIGS = [(64, 32), (128, 16), (256, 8)]  # (C, H = W)
 K_OF = {"conv": 3, "depthwise": 7, "involution": 7}
@@ -195,49 +216,89 @@ def first_call_seconds():
 # ---------------------------------------------------------------- main
 
 
+def variants_of(backend, N, runnable=True):
+    """Every (op, config, mode) variant of one framework: its sizes and, if ``runnable``, its inputs
+    and a run(inputs, with_backward) (the driver process needs only the sizes)."""
+    variants = []
+    for op in K_OF:
+        for C, H in CONFIGS:
+            arrays, padding, flops, forward_bytes = problem(op, N, C, H)
+            run = inputs = None
+            if runnable and backend == "torch":
+                run, inputs = pytorch(op, padding), torch_arrays(arrays)
+            elif runnable:
+                run, inputs = numpy_or_numba(op, backend, padding), arrays
+            for mode in ("fwd", "fwd+bwd"):
+                variants.append(dict(op=op, C=C, H=H, K=K_OF[op], mode=mode, backend=backend, run=run,
+                                     inputs=inputs, flops=flops * (1 if mode == "fwd" else 3),
+                                     bytes=forward_bytes * (1 if mode == "fwd" else 3)))
+    return variants
+
+
+def key_of(variant):
+    return f"{variant['op']} {variant['C']} {variant['H']} {variant['mode']}"
+
+
+def time_in_this_process(args, N, repeat):
+    """A worker: time one framework's variants, interleaved, and print {variant: median seconds} as JSON."""
+    set_num_threads(args.threads)  # Numba (started as the backend starts it) and BLAS
+    if args.worker == "torch":
+        load_torch().set_num_threads(args.threads)
+    variants = variants_of(args.worker, N)
+    for v in variants:  # warm-up: compile or load kernels, fill caches
+        v["run"](v["inputs"], v["mode"] == "fwd+bwd")
+    times = {key_of(v): [] for v in variants}
+    for _ in range(repeat):
+        for v in variants:
+            times[key_of(v)].append(seconds(lambda: v["run"](v["inputs"], v["mode"] == "fwd+bwd")))
+    print(json.dumps({key: float(np.median(seconds_)) for key, seconds_ in times.items()}))
+
+
+def run_worker(args, backend, N, repeat):
+    """Run one framework's process; its {variant key: median seconds}."""
+    command = [sys.executable, os.path.abspath(__file__), "--worker", backend, "--threads", str(args.threads),
+               "--repeat", str(repeat)] + ["--quick"] * args.quick
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"the {backend} process failed:\n{result.stderr}")
+    return json.loads(result.stdout.splitlines()[-1])
+
+
 def main():
     args = ARGS
     repeat = args.repeat or (2 if args.quick else 5)
+    rounds = args.rounds or (1 if args.quick else 3)
     N = 4 if args.quick else 64
-    set_num_threads(args.threads)  # Numba (started as the backend starts it) and BLAS
-    if torch is not None:
-        torch.set_num_threads(args.threads)
-
+    if args.worker:
+        return time_in_this_process(args, N, repeat)
+    set_num_threads(args.threads)
+    backends = [b for b in BACKENDS if b != "torch" or importlib.util.find_spec("torch") is not None]
     print(f"threads={args.threads} (Numba layer {numba.config.THREADING_LAYER}, BLAS, PyTorch), "
-          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, N={N}, rounds={repeat}, float32", flush=True)
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, N={N}, {rounds} processes per framework "
+          f"x {repeat} rounds, float32", flush=True)
     print("compile time ...", flush=True)
     compile_time = first_call_seconds()
     print("machine limits ...", flush=True)
     limits = machine_limits(repeat)
 
-    # every (op, config, mode, backend) variant, with its inputs
+    per_process = {b: [] for b in backends}
+    for round_ in range(rounds):
+        for b in backends[round_ % len(backends):] + backends[:round_ % len(backends)]:
+            print(f"round {round_ + 1}/{rounds}: {b} ...", flush=True)
+            per_process[b].append(run_worker(args, b, N, repeat))
     variants = []
-    for op in K_OF:
-        for C, H in CONFIGS:
-            arrays, padding, flops, forward_bytes = problem(op, N, C, H)
-            runners = {"numpy": (numpy_or_numba(op, "numpy", padding), arrays),
-                       "numba": (numpy_or_numba(op, "numba", padding), arrays)}
-            if torch is not None:
-                runners["torch"] = (pytorch(op, padding), torch_arrays(arrays))
-            for mode in ("fwd", "fwd+bwd"):
-                for backend, (run, inputs) in runners.items():
-                    variants.append(dict(op=op, C=C, H=H, K=K_OF[op], mode=mode, backend=backend, run=run,
-                                         inputs=inputs, flops=flops * (1 if mode == "fwd" else 3),
-                                         bytes=forward_bytes * (1 if mode == "fwd" else 3), times=[]))
-    print(f"{len(variants)} variants x {repeat} rounds ...", flush=True)
-    for v in variants:  # warm-up: compile, fill caches
-        v["run"](v["inputs"], v["mode"] == "fwd+bwd")
-    for _ in range(repeat):
-        for v in variants:
-            v["times"].append(seconds(lambda: v["run"](v["inputs"], v["mode"] == "fwd+bwd")))
+    for b in backends:
+        for v in variants_of(b, N, runnable=False):
+            v["times"] = [times[key_of(v)] for times in per_process[b]]   # one median per process
+            variants.append(v)
 
     rows = report(variants, limits, compile_time, N)
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json, "w") as file:
-        json.dump(dict(threads=args.threads, N=N, rounds=repeat, dtype="float32",
+        json.dump(dict(threads=args.threads, N=N, rounds=repeat, processes=rounds, dtype="float32",
                        omp_wait_policy=os.environ.get("OMP_WAIT_POLICY"),
                        numba=numba.__version__, numpy=np.__version__,
-                       torch=None if torch is None else torch.__version__,
+                       torch=importlib.metadata.version("torch") if "torch" in backends else None,
                        cpu=platform.processor() or platform.machine(),
                        machine_limits=limits, numba_first_call=compile_time, results=rows), file, indent=1)
     print(f"\nwritten to {args.json}")
@@ -276,7 +337,7 @@ def report(variants, limits, compile_time, N):
         print(f"{name:<13}{v['C']:>4}{str(v['H']) + 'x' + str(v['H']):>7} {v['mode']:<8}{ms['numpy']:10.1f}"
               f"{ms['numba']:10.1f}{torch_ms}{row['numpy_over_numba']:12.1f}{torch_ratio}{gflops:9.1f}"
               f"{100 * row['fraction_of_sgemm_peak']:6.0f}%{100 * row['fraction_of_copy_bandwidth']:5.0f}%")
-    if torch is None:
+    if not any(v["backend"] == "torch" for v in variants):
         print("\nPyTorch is not importable: install it with exactly `pip install torch==2.13.0` for that column.")
     return rows
 
