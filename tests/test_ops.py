@@ -223,6 +223,20 @@ def test_batchnorm_normalises_each_channel(backend):
     np.testing.assert_allclose(var, x.var(axis=(0, 2, 3)), rtol=1e-12)
 
 
+def test_numba_batchnorm_variance_survives_a_mean_far_larger_than_the_spread():
+    # float32 activations around 10^4 that differ by 0.05: a variance taken as E[x^2] - E[x]^2
+    # loses digits even in float64 (here about 1e-5 of it), and float32 sums lose more. The Numba
+    # kernel sums in float64 and centres on the mean before squaring, so it must keep the variance
+    # to float32 rounding. (The reference computes in x's own float32 throughout, and its float32
+    # mean alone is off by more than this tolerance.)
+    rng = np.random.default_rng(5)
+    x = (1e4 + 0.05 * rng.standard_normal((8, 2, 6, 6))).astype(np.float32)
+    _, mean, var = batchnorm_forward(x, np.ones(2, np.float32), np.zeros(2, np.float32), 1e-5, backend="numba")
+    exact = x.astype(np.float64)
+    np.testing.assert_allclose(mean, exact.mean(axis=(0, 2, 3)), rtol=1e-7)
+    np.testing.assert_allclose(var, exact.var(axis=(0, 2, 3)), rtol=1e-6)
+
+
 def test_batchnorm_gradients(backend):
     x, _, gamma, beta = make_batchnorm_inputs((2, 3, 4, 5))
     eps = 1e-5
