@@ -445,8 +445,9 @@ def report(args, prepared, frameworks, times, parts):
             share = ms / (1e3 * sum(parts[name].values()))
             cells.append(f"{ms:6.0f} {100 * share:2.0f}%" if part != "total" else f"{ms:11.0f}")
         print(f"{part:<15}" + "".join(f"{cell:>15}" for cell in cells))
-    if torch is None:
-        print("\nPyTorch is not importable: install it with `pip install torch` for that column.")
+    if torch is None and not args.no_torch:
+        print('\nPyTorch is not importable: install it with `pip install -e ".[bench]"` (PyTorch 2.13 CPU) '
+              "for that column.")
     return rows
 
 
