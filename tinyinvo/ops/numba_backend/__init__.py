@@ -4,7 +4,7 @@
   input, SIMD over long unit-stride rows: depthwise takes one channel of 16 images at a time,
   side by side; involution one (image, group) at a time, over a flat row-major index.
 - ``conv.py``: Numba im2col / col2im around a BLAS matrix product (1x1 convs: the matrix product only).
-- ``team.py``: runs a conv's batches of images on all threads, one whole batch per thread.
+- ``team.py``: runs the convs' pieces of work (batches of images, runs of channels) on all threads.
 - ``batchnorm.py``: BatchNorm2d's train-mode forward/backward, one thread per channel.
 - ``relu.py``: ReLU's forward/backward, one pass over memory on every core.
 - ``add.py``: a + b (a residual block's sum), one pass over memory on every core.

@@ -25,18 +25,22 @@ columns in s phases (``planes.py`` explains polyphase buffers): phase b holds th
 v = k*s + b, and tap (p, q) reads phase q % s from column q // s on, unit-stride again. Rows need
 no phases: each output row reads its own buffer row i*s + p.
 
-Deterministic: a task is (channel, block of images) and is done by one thread; dw is summed per
-task here and over the blocks afterwards, in block order, so no result depends on the thread count.
+Threads: a task is (channel, block of images), and the team (``team.py``) hands out pieces of
+consecutive tasks, a few per thread, each piece whole to one thread. Deterministic: every task
+writes its own outputs, and dw is summed per task here and over the blocks afterwards, in block
+order, so no result depends on the thread count.
 """
 
 import numpy as np
-from numba import get_num_threads, njit, prange
+from numba import get_num_threads, njit
 
 from tinyinvo.ops.checks import output_size
-from tinyinvo.ops.numba_backend.planes import inside_range, split_tasks
+from tinyinvo.ops.numba_backend import team
+from tinyinvo.ops.numba_backend.planes import inside_range
 
 IMAGES_PER_BLOCK = 16   # images side by side in a buffer: long loops, and a buffer that fits the cache
 TAPS_PER_PASS = 3       # taps added to an output row in one pass over it (see _forward_kernel)
+PIECES_PER_THREAD = 4   # pieces of work per thread (team.py): a slow thread takes fewer of them
 
 
 class _Layout:
@@ -52,13 +56,14 @@ class _Layout:
         self.B = max(1, min(IMAGES_PER_BLOCK, N))
         self.blocks = -(-N // self.B)
         self.size = self.rows * stride * self.columns * self.B
-        self.n_chunks = min(get_num_threads(), C * self.blocks)
+        tasks = C * self.blocks                              # (channel, block of images)
+        self.pieces = team.batches(tasks, max(1, -(-tasks // (PIECES_PER_THREAD * get_num_threads()))))
         self.row_step = stride * stride * self.columns * self.B    # output row i -> i + 1
         self.offsets = np.array([((p * stride + q % stride) * self.columns + q // stride) * self.B
                                  for p in range(K) for q in range(K)], np.int64)
 
     def args(self, stride, padding):
-        return stride, padding, self.columns, self.B, self.blocks, self.size, self.row_step, self.n_chunks
+        return stride, padding, self.columns, self.B, self.blocks, self.size, self.row_step
 
 
 @njit(cache=True)
@@ -92,41 +97,37 @@ def _move_block(x, c, n0, stride, padding, columns, B, buffer, into_buffer):
                         row[k] = lanes[k * B + n]
 
 
-@njit(parallel=True, fastmath=True, cache=True)
-def _forward_kernel(x, tap_weights, offsets, stride, padding, columns, B, blocks, size, row_step, n_chunks, y):
-    # Parallel over tasks (channel c, block of images), cut into one chunk per thread so that the
-    # buffers are allocated once per thread; a buffer's border is zeroed once and stays zero.
+@njit(nogil=True, fastmath=True, cache=True)
+def _forward_kernel(x, tap_weights, offsets, stride, padding, columns, B, blocks, size, row_step, start, stop, y):
+    # Tasks start .. stop-1, each (channel c, block of images), on one thread; the team (team.py)
+    # runs the pieces of tasks in parallel. The buffer's border is zeroed once and stays zero.
     # For each output row: the taps three at a time (tap_weights and offsets are padded with
     # weight-0 taps at offset 0), each pass ONE loop over the Wo*B numbers of the row, unit-stride
     # in y_row and in the three buffer slices: SIMD multiply-adds on L1-resident data.
     N, C = x.shape[:2]
     Ho, Wo = y.shape[2], y.shape[3]
     L = Wo * B
-    buffers = np.zeros((n_chunks, size), x.dtype)
-    row_buffers = np.empty((n_chunks, L), x.dtype)
-    for chunk in prange(n_chunks):
-        buffer, y_row = buffers[chunk], row_buffers[chunk]
-        start, stop = split_tasks(chunk, n_chunks, C * blocks)
-        for task in range(start, stop):
-            c, n0 = task // blocks, (task % blocks) * B
-            _move_block(x, c, n0, stride, padding, columns, B, buffer, True)
-            weights = tap_weights[c]
-            for i in range(Ho):
-                y_row[:] = 0
-                row = buffer[i * row_step:]
-                for t in range(0, len(offsets), TAPS_PER_PASS):
-                    w0, w1, w2 = weights[t], weights[t + 1], weights[t + 2]
-                    x0, x1, x2 = row[offsets[t]:], row[offsets[t + 1]:], row[offsets[t + 2]:]
-                    for u in range(L):
-                        y_row[u] += w0 * x0[u] + w1 * x1[u] + w2 * x2[u]
-                for n in range(min(B, N - n0)):
-                    out = y[n0 + n, c, i]
-                    for j in range(Wo):
-                        out[j] = y_row[j * B + n]
+    buffer, y_row = np.zeros(size, x.dtype), np.empty(L, x.dtype)
+    for task in range(start, stop):
+        c, n0 = task // blocks, (task % blocks) * B
+        _move_block(x, c, n0, stride, padding, columns, B, buffer, True)
+        weights = tap_weights[c]
+        for i in range(Ho):
+            y_row[:] = 0
+            row = buffer[i * row_step:]
+            for t in range(0, len(offsets), TAPS_PER_PASS):
+                w0, w1, w2 = weights[t], weights[t + 1], weights[t + 2]
+                x0, x1, x2 = row[offsets[t]:], row[offsets[t + 1]:], row[offsets[t + 2]:]
+                for u in range(L):
+                    y_row[u] += w0 * x0[u] + w1 * x1[u] + w2 * x2[u]
+            for n in range(min(B, N - n0)):
+                out = y[n0 + n, c, i]
+                for j in range(Wo):
+                    out[j] = y_row[j * B + n]
 
 
-@njit(parallel=True, fastmath=True, cache=True)
-def _backward_kernel(dy, x, w, offsets, stride, padding, columns, B, blocks, size, row_step, n_chunks,
+@njit(nogil=True, fastmath=True, cache=True)
+def _backward_kernel(dy, x, w, offsets, stride, padding, columns, B, blocks, size, row_step, start, stop,
                      dx, dw_per_block):
     # Same tasks and buffers as the forward, plus dx_buffer (same layout as the x buffer) and the
     # block's dy, one output row at a time. In a partial block the missing images' lanes of dy_row
@@ -139,35 +140,30 @@ def _backward_kernel(dy, x, w, offsets, stride, padding, columns, B, blocks, siz
     K = w.shape[1]
     Ho, Wo = dy.shape[2], dy.shape[3]
     L = Wo * B
-    buffers = np.zeros((n_chunks, size), x.dtype)
-    dx_buffers = np.empty((n_chunks, size), x.dtype)
-    row_buffers = np.zeros((n_chunks, L), x.dtype)
-    for chunk in prange(n_chunks):
-        buffer, dx_buffer, dy_row = buffers[chunk], dx_buffers[chunk], row_buffers[chunk]
-        start, stop = split_tasks(chunk, n_chunks, C * blocks)
-        for task in range(start, stop):
-            c, n0 = task // blocks, (task % blocks) * B
-            images = min(B, N - n0)
-            _move_block(x, c, n0, stride, padding, columns, B, buffer, True)
-            dx_buffer[:] = 0
-            dw_sums = dw_per_block[task % blocks, c]
-            dw_sums[:] = 0
-            dy_planes = dy[n0:n0 + images, c]          # (images, Ho, Wo)
-            for i in range(Ho):
-                for j in range(Wo):                     # the images innermost, as in _move_block
-                    pixel = dy_row[j * B:]
-                    for n in range(images):
-                        pixel[n] = dy_planes[n, i, j]
-                row, dx_row = buffer[i * row_step:], dx_buffer[i * row_step:]
-                for t in range(K * K):
-                    weight = w[c, t // K, t % K]
-                    x_tap, dx_tap = row[offsets[t]:], dx_row[offsets[t]:]
-                    dw_sum = x.dtype.type(0)
-                    for u in range(L):
-                        dw_sum += dy_row[u] * x_tap[u]
-                        dx_tap[u] += weight * dy_row[u]
-                    dw_sums[t] += dw_sum
-            _move_block(dx, c, n0, stride, padding, columns, B, dx_buffer, False)
+    buffer, dx_buffer, dy_row = np.zeros(size, x.dtype), np.empty(size, x.dtype), np.zeros(L, x.dtype)
+    for task in range(start, stop):
+        c, n0 = task // blocks, (task % blocks) * B
+        images = min(B, N - n0)
+        _move_block(x, c, n0, stride, padding, columns, B, buffer, True)
+        dx_buffer[:] = 0
+        dw_sums = dw_per_block[task % blocks, c]
+        dw_sums[:] = 0
+        dy_planes = dy[n0:n0 + images, c]          # (images, Ho, Wo)
+        for i in range(Ho):
+            for j in range(Wo):                     # the images innermost, as in _move_block
+                pixel = dy_row[j * B:]
+                for n in range(images):
+                    pixel[n] = dy_planes[n, i, j]
+            row, dx_row = buffer[i * row_step:], dx_buffer[i * row_step:]
+            for t in range(K * K):
+                weight = w[c, t // K, t % K]
+                x_tap, dx_tap = row[offsets[t]:], dx_row[offsets[t]:]
+                dw_sum = x.dtype.type(0)
+                for u in range(L):
+                    dw_sum += dy_row[u] * x_tap[u]
+                    dx_tap[u] += weight * dy_row[u]
+                dw_sums[t] += dw_sum
+        _move_block(dx, c, n0, stride, padding, columns, B, dx_buffer, False)
 
 
 def _taps_in_groups(w, offsets):
@@ -194,7 +190,9 @@ def depthwise_conv2d_forward(x, w, *, stride=1, padding=0):
     stride, padding = int(stride), int(padding)
     y = np.empty((N, C, output_size(H, K, stride, padding), output_size(W, K, stride, padding)), x.dtype)
     layout = _Layout(x.shape, K, stride, padding)
-    _forward_kernel(x, *_taps_in_groups(w, layout.offsets), *layout.args(stride, padding), y)
+    tap_weights, offsets = _taps_in_groups(w, layout.offsets)
+    team.run_pieces(lambda tasks: _forward_kernel(x, tap_weights, offsets, *layout.args(stride, padding), *tasks, y),
+                    layout.pieces)
     return y
 
 
@@ -213,6 +211,7 @@ def depthwise_conv2d_backward(dy, x, w, *, stride=1, padding=0):
     layout = _Layout(x.shape, K, stride, padding)
     dx = np.empty_like(x)
     dw_per_block = np.empty((layout.blocks, C, K * K), x.dtype)
-    _backward_kernel(dy, x, w, layout.offsets, *layout.args(stride, padding), dx, dw_per_block)
+    team.run_pieces(lambda tasks: _backward_kernel(dy, x, w, layout.offsets, *layout.args(stride, padding), *tasks,
+                                                   dx, dw_per_block), layout.pieces)
     # Sum over the blocks in float64, always in block order: bitwise reproducible.
     return dx, dw_per_block.sum(axis=0, dtype=np.float64).astype(x.dtype).reshape(C, K, K)

@@ -1,13 +1,15 @@
-"""Run the pieces of a convolution (batches of images) on all threads, each piece whole on one thread.
+"""Run the pieces of a kernel's work on all threads, each piece whole on one thread.
 
-Why not let BLAS use the threads? A convolution here is many small matrix products: one per image
-for a 1x1 conv, one per batch of images for a KxK conv (see conv.py). BLAS splits every product
-among its threads, and for small products the splitting costs about what it saves. Worse, BLAS's
-idle threads keep spinning on their cores for a while after each product, just when Numba's
-threads need those cores for the next kernel. So inside tinyinvo's convolutions BLAS runs on one
-thread, and the team hands out whole pieces instead: each thread takes the next piece not yet
-taken (a thread on a busy core simply takes fewer), runs its copies and products, and writes its
-own part of the output. One meeting of the threads per convolution, not one per product.
+The convolutions (conv.py, depthwise.py) hand their work to this team in pieces: batches of
+images, or runs of (channel, block of images) tasks. Each thread takes the next piece not yet
+taken, so a thread on a busy core simply takes fewer, and the threads meet once per call.
+
+Why not let BLAS use the threads? A dense convolution here is many small matrix products: one per
+image for a 1x1 conv, one per batch of images for a KxK conv (see conv.py). BLAS splits every
+product among its threads, and for small products the splitting costs about what it saves. Worse,
+BLAS's idle threads keep spinning on their cores for a while after each product, just when the
+other threads need those cores. So inside a team BLAS runs on one thread, and the team supplies
+the parallelism.
 
 Same bits for any number of threads: a piece's work never depends on which thread runs it, and
 the results of the pieces come back in piece order, for the caller to add up in that order.
