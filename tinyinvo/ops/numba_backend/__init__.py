@@ -1,7 +1,7 @@
 """The Numba backend: fast, fused, multi-threaded kernels with the same signatures as ``numpy_backend``.
 
 - ``depthwise.py`` and ``involution.py``: direct kernels that never build the K*K-times unfolded
-  input, SIMD over long unit-stride rows: depthwise takes one channel of 16 images at a time,
+  input, SIMD over long unit-stride rows: depthwise takes one channel of 8 or 16 images at a time,
   side by side; involution one (image, group) at a time, over a flat row-major index.
 - ``conv.py``: Numba im2col / col2im around a BLAS matrix product (1x1 convs: the matrix product only).
 - ``team.py``: runs the convs' pieces of work (batches of images, runs of channels) on all threads.

@@ -1,7 +1,7 @@
 """Depthwise 2-D convolution as fused Numba kernels, with the images of a batch side by side.
 
 A depthwise filter belongs to one channel and is the same for every image, so the kernels take
-one channel of a block of ``B`` images (up to ``IMAGES_PER_BLOCK``) at a time and copy it into a
+one channel of a block of ``B`` images (``images_per_block``: 8 or 16) at a time and copy it into a
 zero-padded buffer with the image index LAST ("batch-last"):
 
     buffer[r, v, n] = xpad[n0 + n, c, r, v]          (r, v: padded row and column)
@@ -38,9 +38,18 @@ from tinyinvo.ops.checks import output_size
 from tinyinvo.ops.numba_backend import team
 from tinyinvo.ops.numba_backend.planes import inside_range
 
-IMAGES_PER_BLOCK = 16   # images side by side in a buffer: long loops, and a buffer that fits the cache
+ROW_LANES = 128         # numbers in an output row of a block, at least: loops long enough for SIMD
 TAPS_PER_PASS = 3       # taps added to an output row in one pass over it (see _forward_kernel)
 PIECES_PER_THREAD = 4   # pieces of work per thread (team.py): a slow thread takes fewer of them
+
+
+def images_per_block(Wo):
+    """B: 8 images side by side if that makes output rows of ROW_LANES numbers or more, else 16.
+
+    Fewer images are faster where they suffice: copying a block in reads B image planes at once,
+    and 8 streams of reads are easier on the cache than 16. Small maps need 16 for long loops.
+    """
+    return 8 if 8 * Wo >= ROW_LANES else 16
 
 
 class _Layout:
@@ -53,7 +62,7 @@ class _Layout:
         N, C, H, W = x_shape
         self.rows = H + 2 * padding
         self.columns = -(-(W + 2 * padding) // stride)      # columns per phase
-        self.B = max(1, min(IMAGES_PER_BLOCK, N))
+        self.B = min(images_per_block(output_size(W, K, stride, padding)), max(1, N))
         self.blocks = -(-N // self.B)
         self.size = self.rows * stride * self.columns * self.B
         tasks = C * self.blocks                              # (channel, block of images)
