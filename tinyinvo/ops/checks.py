@@ -137,19 +137,21 @@ def check_relu(x):
 def check_relu_backward(dy, y):
     """Checks for relu_backward: y the forward's output, dy of y's shape and dtype."""
     check_float_array("y", y, None, "(the output of relu_forward)")
-    check_float_array("dy", dy, None, "(the shape of y)")
-    check_same_dtype("dy", dy, y, x_name="y")
-    if dy.shape != y.shape:
-        raise ValueError(f"dy must have the forward output's shape {y.shape}, got {dy.shape}")
+    check_like("dy", dy, "y", y, "the forward output's shape")
 
 
 def check_add(a, b):
     """Checks for add: a and b float arrays of the same shape and dtype."""
     check_float_array("a", a, None, "(any shape)")
-    check_float_array("b", b, None, "(the shape of a)")
-    check_same_dtype("b", b, a, x_name="a")
-    if a.shape != b.shape:
-        raise ValueError(f"b must have a's shape {a.shape}, got {b.shape}")
+    check_like("b", b, "a", a, "a's shape")
+
+
+def check_like(name, a, other_name, other, shape_words):
+    """``a`` must be a float array with the shape and dtype of ``other`` (already checked)."""
+    check_float_array(name, a, None, f"(the shape of {other_name})")
+    check_same_dtype(name, a, other, x_name=other_name)
+    if a.shape != other.shape:
+        raise ValueError(f"{name} must have {shape_words} {other.shape}, got {a.shape}")
 
 
 def check_channel_vector(name, a, x):
