@@ -20,10 +20,9 @@ over the P processes. Also reported: the first-call time of the Numba kernels wi
 Results go to a JSON file (default benchmarks/results/ops.json).
 """
 
+import argparse
 import os
 import sys
-
-import argparse
 
 from common import benchmark_parser, pin_threads
 
@@ -218,7 +217,7 @@ def first_call_seconds():
 
 def variants_of(backend, N, runnable=True):
     """Every (op, config, mode) variant of one framework: its sizes and, if ``runnable``, its inputs
-    and a run(inputs, with_backward) (the driver process needs only the sizes)."""
+    and a run(inputs, with_backward) (the driver process needs only the sizes: runnable=False)."""
     variants = []
     for op in K_OF:
         for C, H in CONFIGS:
@@ -286,11 +285,9 @@ def main():
         for b in backends[round_ % len(backends):] + backends[:round_ % len(backends)]:
             print(f"round {round_ + 1}/{rounds}: {b} ...", flush=True)
             per_process[b].append(run_worker(args, b, N, repeat))
-    variants = []
-    for b in backends:
-        for v in variants_of(b, N, runnable=False):
-            v["times"] = [times[key_of(v)] for times in per_process[b]]   # one median per process
-            variants.append(v)
+    sizes = variants_of(None, N, runnable=False)   # the same variants for every framework
+    variants = [dict(v, backend=b, times=[times[key_of(v)] for times in per_process[b]])   # a median per process
+                for b in backends for v in sizes]
 
     rows = report(variants, limits, compile_time, N)
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
