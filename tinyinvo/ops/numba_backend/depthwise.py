@@ -200,8 +200,11 @@ def depthwise_conv2d_forward(x, w, *, stride=1, padding=0):
     y = np.empty((N, C, output_size(H, K, stride, padding), output_size(W, K, stride, padding)), x.dtype)
     layout = _Layout(x.shape, K, stride, padding)
     tap_weights, offsets = _taps_in_groups(w, layout.offsets)
-    team.run_pieces(lambda tasks: _forward_kernel(x, tap_weights, offsets, *layout.args(stride, padding), *tasks, y),
-                    layout.pieces)
+
+    def forward_tasks(tasks):
+        _forward_kernel(x, tap_weights, offsets, *layout.args(stride, padding), *tasks, y)
+
+    team.run_pieces(forward_tasks, layout.pieces)
     return y
 
 
@@ -220,7 +223,10 @@ def depthwise_conv2d_backward(dy, x, w, *, stride=1, padding=0):
     layout = _Layout(x.shape, K, stride, padding)
     dx = np.empty_like(x)
     dw_per_block = np.empty((layout.blocks, C, K * K), x.dtype)
-    team.run_pieces(lambda tasks: _backward_kernel(dy, x, w, layout.offsets, *layout.args(stride, padding), *tasks,
-                                                   dx, dw_per_block), layout.pieces)
+
+    def backward_tasks(tasks):
+        _backward_kernel(dy, x, w, layout.offsets, *layout.args(stride, padding), *tasks, dx, dw_per_block)
+
+    team.run_pieces(backward_tasks, layout.pieces)
     # Sum over the blocks in float64, always in block order: bitwise reproducible.
     return dx, dw_per_block.sum(axis=0, dtype=np.float64).astype(x.dtype).reshape(C, K, K)
