@@ -1,7 +1,7 @@
 """Benchmark whole training steps: tinyinvo vs the same networks in PyTorch CPU (when importable).
 
     python benchmarks/bench_train.py [--models rednet26 resnet26 ...] [--width 16]
-        [--batch-size 128] [--threads 2] [--steps S] [--separate-processes [--rounds R] [--busy-core]] [--json PATH]
+        [--batch-size 128] [--threads 2] [--steps S] [--warmup-steps W] [--separate-processes [--rounds R] [--busy-core]] [--json PATH]
 
 Models: the presets rednet26, resnet26, dwnet26 and mbv2 at --width, and the study's inverted nets
 inverted-dw7 and inverted-inv7 at the width the study solves for 32M MACs (tinyinvo.study.grid).
@@ -10,8 +10,11 @@ One training step = forward, softmax cross-entropy, backward, SGD update (moment
 decay 5e-4), on random 32x32 images. The PyTorch twin of each model is made from the tinyinvo model
 itself, layer by layer (same blocks, same parameter count, same initial weights: the script checks
 both), with the paper's reference involution (unfold, multiply by the kernel, sum over K*K) and
-autograd for every backward pass. Images/s is the median over S timed steps after one warm-up step;
-the frameworks take turns, one step each per round, so that a busy spell of the shared machine hits
+autograd for every backward pass. Images/s is the median over S timed steps after W warm-up steps
+(default 3): the first step compiles or loads kernels, and the next few still pay for fresh pages
+while the heap grows to the size that every array of a step fits into (in both frameworks: each
+process keeps freed memory, see below), so the timed steps are the ones a long training run repeats.
+The frameworks take turns, one step each per round, so that a busy spell of the shared machine hits
 both alike.
 
 Then a few more tinyinvo steps run with every layer timed, and the step time is split by layer type
@@ -51,6 +54,8 @@ def parse_args():
     parser.add_argument("--width", type=int, default=16)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=5, help="timed steps per model and framework (default 5)")
+    parser.add_argument("--warmup-steps", type=int, default=3,
+                        help="untimed steps first, per model and framework and process (default 3; see above)")
     parser.add_argument("--no-torch", action="store_true", help="time tinyinvo only")
     parser.add_argument("--separate-processes", action="store_true",
                         help="time each framework in a fresh process of its own, in turns (see above)")
@@ -294,9 +299,9 @@ def main():
     prepared = {name: prepare(name, args, rng) for name in args.models}
     frameworks = [f for f in ("tinyinvo", "pytorch") if f in prepared[args.models[0]][0]]
     times = {(name, f): [] for name in args.models for f in frameworks}
-    for name, (steps, _) in prepared.items():   # warm-up: compile, allocate, fill caches
+    for name, (steps, _) in prepared.items():   # warm-up: compile, grow the heap, fill caches
         for step in steps.values():
-            step.run()
+            warm_up(step, args.warmup_steps)
     for round_ in range(args.steps):
         print(f"round {round_ + 1}/{args.steps}", flush=True)
         for name, (steps, _) in prepared.items():
@@ -307,6 +312,7 @@ def main():
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json, "w") as file:
         json.dump(dict(batch_size=args.batch_size, width=args.width, threads=args.threads, steps=args.steps,
+                       warmup_steps=args.warmup_steps,
                        load_average_start=load, load_average_end=os.getloadavg()[0],
                        numba=numba.__version__, numpy=np.__version__,
                        torch=None if torch is None else torch.__version__,
@@ -317,12 +323,18 @@ def main():
 # ---------------------------------------------------------------- one framework per process
 
 
+def warm_up(step, steps):
+    """Run ``steps`` untimed steps (at least one: the first compiles or loads the kernels)."""
+    for _ in range(max(1, steps)):
+        step.run()
+
+
 def time_in_this_process(args, framework):
     """A worker of --separate-processes: time ``framework``'s steps of the one model, print a JSON line."""
     name, = args.models
     steps, num_params = prepare(name, args, np.random.default_rng(0), frameworks=(framework,))
     step = steps[framework]
-    step.run()                                   # warm-up: compile or load kernels, allocate
+    warm_up(step, args.warmup_steps)
     print(json.dumps(dict(model=name, framework=framework, params=num_params,
                           step_seconds=[seconds(step.run) for _ in range(args.steps)])))
 
@@ -331,7 +343,8 @@ def run_worker(args, framework, name):
     """Run one worker process of this script; its JSON line as a dict."""
     command = [sys.executable, os.path.abspath(__file__), "--worker", framework, "--models", name,
                "--threads", str(args.threads), "--width", str(args.width),
-               "--batch-size", str(args.batch_size), "--steps", str(args.steps)]
+               "--batch-size", str(args.batch_size), "--steps", str(args.steps),
+               "--warmup-steps", str(args.warmup_steps)]
     command += ["--torch-first"] * args.torch_first + ["--default-malloc"] * args.default_malloc
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
@@ -398,7 +411,8 @@ def drive_processes(args):
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json, "w") as file:
         json.dump(dict(mode="separate processes", batch_size=args.batch_size, width=args.width,
-                       threads=args.threads, rounds=args.rounds, steps=args.steps, torch_first=args.torch_first,
+                       threads=args.threads, rounds=args.rounds, steps=args.steps, warmup_steps=args.warmup_steps,
+                       torch_first=args.torch_first,
                        busy_core=args.busy_core,
                        load_average_start=load, load_average_end=os.getloadavg()[0],
                        numba=numba.__version__, numpy=np.__version__,
