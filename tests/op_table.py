@@ -36,8 +36,8 @@ OPS = {
                         lambda N, C, K, Ho, Wo: (N, 2, K, K, Ho, Wo)),
 }
 
-# ReLU, BatchNorm and add take no geometry: only a shape (N, C, H, W)
-ELEMENTWISE_OPS = ("relu", "batchnorm", "add")
+# ReLU, BatchNorm (alone, and fused with the ReLU after it) and add take no geometry: only a shape (N, C, H, W)
+ELEMENTWISE_OPS = ("relu", "batchnorm", "batchnorm-relu", "add")
 
 
 def make_inputs(op_name, geometry, *, C=4, dtype=np.float64, seed=2021):
@@ -72,10 +72,11 @@ def make_batchnorm_inputs(shape, dtype=np.float64, seed=2021):
     return x, dy, gamma, beta
 
 
-def run_batchnorm(backend, x, dy, gamma, beta, eps=1e-5):
-    """[y, mean, var, dx, dgamma, dbeta] on ``backend``."""
-    y, mean, var = ops.batchnorm_forward(x, gamma, beta, eps, backend=backend)
-    return [y, mean, var, *ops.batchnorm_backward(dy, x, mean, var, gamma, eps, backend=backend)]
+def run_batchnorm(backend, x, dy, gamma, beta, eps=1e-5, relu=False):
+    """[y, mean, var, dx, dgamma, dbeta] on ``backend``; with ``relu``, BatchNorm fused with a ReLU."""
+    y, mean, var = ops.batchnorm_forward(x, gamma, beta, eps, relu=relu, backend=backend)
+    grads = ops.batchnorm_backward(dy, x, mean, var, gamma, eps, y=y if relu else None, backend=backend)
+    return [y, mean, var, *grads]
 
 
 def make_relu_inputs(shape, dtype=np.float64, seed=2021):
@@ -98,8 +99,8 @@ def every_output(op_name, backend, geometry, *, C, dtype, seed):
     N, H, W = geometry[:3]
     if op_name == "relu":
         return run_relu(backend, *make_relu_inputs((N, C, H, W), dtype, seed))
-    if op_name == "batchnorm":
-        return run_batchnorm(backend, *make_batchnorm_inputs((N, C, H, W), dtype, seed))
+    if op_name in ("batchnorm", "batchnorm-relu"):
+        return run_batchnorm(backend, *make_batchnorm_inputs((N, C, H, W), dtype, seed), relu=op_name == "batchnorm-relu")
     if op_name == "add":
         rng = np.random.default_rng(seed)
         a, b = (rng.standard_normal((N, C, H, W)).astype(dtype) for _ in range(2))

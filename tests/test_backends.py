@@ -104,14 +104,18 @@ def test_numba_matches_numpy_on_any_geometry(op_name, geometry):
                  ["y", "dx", "dweight"])
 
 
+@pytest.mark.parametrize("relu", [False, True], ids=["alone", "fused-relu"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 @pytest.mark.parametrize("shape", [(1, 3, 2, 3), (2, 5, 7, 6), (16, 4, 8, 8)])
-def test_numba_batchnorm_matches_numpy(shape, dtype):
+def test_numba_batchnorm_matches_numpy(shape, dtype, relu):
     # The reference runs in float64: with few values per channel, dx is a difference of nearly
     # equal terms, and the float32 reference's own rounding error would exceed the tolerance.
     inputs = make_batchnorm_inputs(shape, dtype)
-    expected = run_batchnorm("numpy", *(array.astype(np.float64) for array in inputs))
-    assert_close(run_batchnorm("numba", *inputs), expected, dtype, ["y", "mean", "var", "dx", "dgamma", "dbeta"])
+    expected = run_batchnorm("numpy", *(array.astype(np.float64) for array in inputs), relu=relu)
+    outputs = run_batchnorm("numba", *inputs, relu=relu)
+    assert_close(outputs, expected, dtype, ["y", "mean", "var", "dx", "dgamma", "dbeta"])
+    if relu:  # the ReLU did something: some outputs, and their gradients, are zero
+        assert 0 < np.count_nonzero(outputs[0] == 0) < outputs[0].size
 
 
 def assert_backends_agree(op_name, inputs):

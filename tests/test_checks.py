@@ -231,8 +231,13 @@ C4 = zeros(4)  # a valid gamma, beta, mean or var for X's 4 channels
     (lambda: batchnorm_backward(zeros(2, 4, 6, 5), X, C4, C4, C4, 1e-5), ValueError,
      "dy must have the forward output's shape (2, 4, 6, 6), got (2, 4, 6, 5)"),
     (lambda: batchnorm_backward(X, X, C4, zeros(2), C4, 1e-5), ValueError, "var must have shape (C,) = (4,)"),
+    (lambda: batchnorm_forward(X, C4, C4, 1e-5, relu="yes"), TypeError, "relu must be True or False, got 'yes'"),
+    (lambda: batchnorm_backward(X, X, C4, C4, C4, 1e-5, y=C4), ValueError,
+     "y must have x's shape (2, 4, 6, 6), got (4,)"),
+    (lambda: batchnorm_backward(X, X, C4, C4, C4, 1e-5, y=X.astype(np.float64)), TypeError,
+     "y has dtype float64 but x has dtype float32"),
 ], ids=["relu-list", "relu-int", "relu-dy-shape", "relu-dy-dtype", "add-shape", "add-dtype", "bn-x-2d", "bn-gamma-length",
-        "bn-beta-dtype", "bn-eps", "bn-dy-shape", "bn-var-length"])
+        "bn-beta-dtype", "bn-eps", "bn-dy-shape", "bn-var-length", "bn-relu-flag", "bn-relu-y-shape", "bn-relu-y-dtype"])
 def test_relu_and_batchnorm_checks(call, error, message):
     with raises(error, message):
         call()

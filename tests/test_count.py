@@ -127,7 +127,7 @@ def test_count_leaves_the_model_as_it_was():
     assert [layer.training for _, layer in model.named_layers()].count(False) == 1
     assert all(np.array_equal(before[k], v) for k, v in model.state_dict().items())
     assert "forward" not in vars(model.layers[0].layers[0])  # the recorder is gone
-    assert [row.type for row in result.rows[:3]] == ["Conv2d", "BatchNorm2d", "ReLU"]
+    assert [row.type for row in result.rows[:5]] == ["Conv2d", "BatchNorm2d", "Conv2d", "BatchNorm2d", "Involution2d"]
 
 
 def test_count_refuses_a_layer_it_does_not_know():

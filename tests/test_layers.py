@@ -112,19 +112,42 @@ def test_involution2d_gradients_eval_mode():
     assert_gradients(layer.eval(), randn(2, 4, 4, 6))
 
 
-def test_batchnorm2d_gradients_train_mode():
-    layer = BatchNorm2d(3)
+@pytest.mark.parametrize("relu", [False, True], ids=["alone", "relu"])
+def test_batchnorm2d_gradients_train_mode(relu):
+    layer = BatchNorm2d(3, relu=relu)
     layer.params["gamma"][:] = [0.5, -1.5, 2.0]
     layer.params["beta"][:] = [0.1, 0.2, -0.3]
     assert_gradients(layer, 3 * randn(2, 3, 4, 5) + 1)
 
 
-def test_batchnorm2d_gradients_eval_mode():
-    layer = BatchNorm2d(3).eval()
+@pytest.mark.parametrize("relu", [False, True], ids=["alone", "relu"])
+def test_batchnorm2d_gradients_eval_mode(relu):
+    layer = BatchNorm2d(3, relu=relu).eval()
     layer.params["gamma"][:] = [0.5, -1.5, 2.0]
     layer.buffers["running_mean"][:] = [0.3, -0.2, 1.0]
     layer.buffers["running_var"][:] = [0.5, 2.0, 1.5]
     assert_gradients(layer, randn(2, 3, 4, 5))
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+def test_batchnorm2d_relu_is_batchnorm2d_then_relu(training):
+    fused, bn = BatchNorm2d(3, dtype=np.float64, relu=True), BatchNorm2d(3, dtype=np.float64)
+    apart = Sequential(bn, ReLU())
+    for layer in (fused, bn):
+        layer.params["beta"][:] = [0.5, -0.5, 0.0]
+    for layer in (fused, apart):
+        layer.train(training)
+    x, dy = randn(2, 3, 4, 5, seed=1), randn(2, 3, 4, 5, seed=2)
+    y = fused.forward(x)
+    assert 0 < np.count_nonzero(y == 0) < y.size
+    np.testing.assert_array_equal(y, apart.forward(x))
+    np.testing.assert_allclose(fused.backward(dy), apart.backward(dy), rtol=1e-12, atol=1e-14)
+    assert repr(fused).endswith("relu=True)")
+
+
+def test_batchnorm2d_relu_must_be_a_bool():
+    with pytest.raises(TypeError, match="relu must be True or False, got 1"):
+        BatchNorm2d(3, relu=1)
 
 
 @pytest.mark.parametrize("groups", [1, 2, 4])

@@ -237,17 +237,33 @@ def test_numba_batchnorm_variance_survives_a_mean_far_larger_than_the_spread():
     np.testing.assert_allclose(var, exact.var(axis=(0, 2, 3)), rtol=1e-6)
 
 
-def test_batchnorm_gradients(backend):
+@pytest.mark.parametrize("relu", [False, True], ids=["alone", "fused-relu"])
+def test_batchnorm_gradients(backend, relu):
     x, _, gamma, beta = make_batchnorm_inputs((2, 3, 4, 5))
     eps = 1e-5
 
     def backward(dy):
-        _, mean, var = batchnorm_forward(x, gamma, beta, eps, backend=backend)
-        return dict(zip(["x", "gamma", "beta"], batchnorm_backward(dy, x, mean, var, gamma, eps, backend=backend)))
+        y, mean, var = batchnorm_forward(x, gamma, beta, eps, relu=relu, backend=backend)
+        grads = batchnorm_backward(dy, x, mean, var, gamma, eps, y=y if relu else None, backend=backend)
+        return dict(zip(["x", "gamma", "beta"], grads))
 
-    errors = gradcheck(lambda: batchnorm_forward(x, gamma, beta, eps, backend=backend)[0],
-                       {"x": x, "gamma": gamma, "beta": beta}, backward)
+    forward = lambda: batchnorm_forward(x, gamma, beta, eps, relu=relu, backend=backend)[0]  # noqa: E731
+    if relu:  # about half the outputs are clipped, so the check covers both sides of the ReLU
+        assert 0.2 < np.mean(forward() == 0) < 0.8
+    errors = gradcheck(forward, {"x": x, "gamma": gamma, "beta": beta}, backward)
     assert max(errors.values()) < 1e-6, errors
+
+
+def test_batchnorm_relu_is_batchnorm_then_relu(backend):
+    x, dy, gamma, beta = make_batchnorm_inputs((2, 3, 4, 5))
+    y, mean, var = batchnorm_forward(x, gamma, beta, 1e-5, backend=backend)
+    fused_y = batchnorm_forward(x, gamma, beta, 1e-5, relu=True, backend=backend)[0]
+    np.testing.assert_array_equal(fused_y, relu_forward(y, backend=backend))
+    apart = batchnorm_backward(relu_backward(dy, fused_y, backend=backend), x, mean, var, gamma, 1e-5,
+                               backend=backend)
+    fused = batchnorm_backward(dy, x, mean, var, gamma, 1e-5, y=fused_y, backend=backend)
+    for a, b in zip(fused, apart):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])

@@ -14,9 +14,10 @@ Names. The twin is made of the standard ``torch.nn`` modules (Conv2d, with ``gro
 depthwise conv; BatchNorm2d; GroupNorm; ReLU; pools; Linear; Sequential), so its ``state_dict`` reads like a
 torchvision one: tinyinvo's ``w`` and ``b`` become ``weight`` and ``bias``, BatchNorm's ``gamma``
 and ``beta`` become ``weight`` and ``bias``, the running statistics keep their names, and a
-Sequential's children are numbered (``layers.3.layers.0.w`` -> ``3.0.weight``). Two modules have no
-torch.nn equivalent and are defined here: ``Add`` (children ``branches.0``, ``branches.1``, ...) and
-``Involution2d`` (children ``pool``, ``reduce``, ``bn``, ``relu``, ``span``, as in tinyinvo; the op
+Sequential's children are numbered (``layers.3.layers.0.w`` -> ``3.0.weight``). Three modules have no
+torch.nn equivalent and are defined here: ``Add`` (children ``branches.0``, ``branches.1``, ...),
+``BatchNormReLU`` (a ``torch.nn.BatchNorm2d`` with a ReLU after it, for ``BatchNorm2d(relu=True)``;
+its ``state_dict`` is BatchNorm2d's) and ``Involution2d`` (children ``pool``, ``reduce``, ``bn``, ``relu``, ``span``, as in tinyinvo; the op
 itself is the paper's reference: unfold x, multiply by the generated kernel, sum over the K*K taps).
 ``torch_names(model)`` lists the mapping.
 """
@@ -44,7 +45,7 @@ def _import_torch():
 
 @functools.cache
 def _modules():
-    """The two torch modules that torch.nn lacks, defined on first use (so that torch stays optional)."""
+    """The three torch modules that torch.nn lacks, defined on first use (so that torch stays optional)."""
     torch = _import_torch()
 
     class Add(torch.nn.Module):
@@ -56,6 +57,16 @@ def _modules():
 
         def forward(self, x):
             return sum(branch(x) for branch in self.branches)
+
+    class BatchNormReLU(torch.nn.BatchNorm2d):
+        """relu(BatchNorm2d(x)), like tinyinvo.nn.BatchNorm2d(relu=True); the ReLU holds no state."""
+
+        def __init__(self, channels, eps, momentum, relu):
+            super().__init__(channels, eps=eps, momentum=momentum)
+            self.relu = relu
+
+        def forward(self, x):
+            return self.relu(super().forward(x))
 
     class Involution2d(torch.nn.Module):
         """tinyinvo.nn.Involution2d with the paper's reference op: kernel generator, unfold x,
@@ -76,14 +87,14 @@ def _modules():
             windows = windows.view(N, self.G, self.C // self.G, self.K * self.K, Ho, Wo)
             return (kernel * windows).sum(dim=3).view(N, self.C, Ho, Wo)
 
-    return Add, Involution2d
+    return Add, BatchNormReLU, Involution2d
 
 
 def _twin(layer, make_relu):
     """The torch module computing what the tinyinvo ``layer`` computes (weights not yet copied);
     ``make_relu()`` makes each ReLU."""
     nn = _import_torch().nn
-    Add, Involution2d = _modules()
+    Add, BatchNormReLU, Involution2d = _modules()
     bias = "b" in layer.params
     if isinstance(layer, tnn.Sequential):
         return nn.Sequential(*[_twin(child, make_relu) for child in layer.layers])
@@ -97,6 +108,8 @@ def _twin(layer, make_relu):
     if isinstance(layer, tnn.DepthwiseConv2d):
         return nn.Conv2d(layer.channels, layer.channels, layer.kernel_size, layer.stride, layer.padding,
                          groups=layer.channels, bias=bias)
+    if isinstance(layer, tnn.BatchNorm2d) and layer.relu:
+        return BatchNormReLU(layer.channels, layer.eps, layer.momentum, make_relu())
     if isinstance(layer, tnn.BatchNorm2d):
         return nn.BatchNorm2d(layer.channels, eps=layer.eps, momentum=layer.momentum)
     if isinstance(layer, tnn.GroupNorm2d):

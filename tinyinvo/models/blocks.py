@@ -34,22 +34,24 @@ def spatial_op(op, channels, *, stride, rng, dtype):
     raise ValueError(f"op must be one of {SPATIAL_OPS}, got {op!r}")
 
 
-def op_norm_layer(op_norm, channels, *, dtype):
-    """The norm after the spatial op: BatchNorm2d, or GroupNorm2d with one group (per image)."""
+def op_norm_relu(op_norm, channels, *, dtype):
+    """The norm after the spatial op and the ReLU after it, as a list of layers:
+    [BatchNorm2d(relu=True)] (one layer, one pass over memory), or [GroupNorm2d with one group
+    (per image), ReLU()]."""
     if op_norm == "batch":
-        return BatchNorm2d(channels, dtype=dtype)
+        return [BatchNorm2d(channels, dtype=dtype, relu=True)]
     if op_norm == "group":
-        return GroupNorm2d(channels, 1, dtype=dtype)
+        return [GroupNorm2d(channels, 1, dtype=dtype), ReLU()]
     raise ValueError(f"op_norm must be one of {OP_NORMS}, got {op_norm!r}")
 
 
 def conv_bn(Ci, Co, K, *, stride=1, rng, dtype, relu=True, zero_gamma=False):
-    """K x K conv (padding K // 2; no bias: the BatchNorm after it would cancel it) + BatchNorm (+ ReLU)."""
-    bn = BatchNorm2d(Co, dtype=dtype)
+    """K x K conv (padding K // 2; no bias: the BatchNorm after it would cancel it) + BatchNorm
+    (+ ReLU, in the same layer: BatchNorm2d(relu=True))."""
+    bn = BatchNorm2d(Co, dtype=dtype, relu=relu)
     if zero_gamma:  # the block starts as the identity: out = relu(0 + shortcut(x))
         bn.params["gamma"][...] = 0
-    layers = [Conv2d(Ci, Co, K, stride=stride, padding=K // 2, bias=False, rng=rng, dtype=dtype), bn]
-    return Sequential(*layers, ReLU()) if relu else Sequential(*layers)
+    return Sequential(Conv2d(Ci, Co, K, stride=stride, padding=K // 2, bias=False, rng=rng, dtype=dtype), bn)
 
 
 def shortcut(Ci, Co, *, stride, rng, dtype):
@@ -70,8 +72,7 @@ def bottleneck_block(Ci, Co, *, op, stride, rng, dtype, expansion=4, zero_init_r
     M = Co // expansion
     body = Sequential(
         conv_bn(Ci, M, 1, rng=rng, dtype=dtype),
-        spatial_op(op, M, stride=stride, rng=rng, dtype=dtype), op_norm_layer(op_norm, M, dtype=dtype),
-        ReLU(),
+        spatial_op(op, M, stride=stride, rng=rng, dtype=dtype), *op_norm_relu(op_norm, M, dtype=dtype),
         conv_bn(M, Co, 1, rng=rng, dtype=dtype, relu=False, zero_gamma=zero_init_residual),
     )
     return residual(body, shortcut(Ci, Co, stride=stride, rng=rng, dtype=dtype))
@@ -105,7 +106,7 @@ def inverted_block(Ci, Co, *, op, stride, rng, dtype, expansion=6, zero_init_res
     residual_path = stride == 1 and Ci == Co
     layers = [conv_bn(Ci, E, 1, rng=rng, dtype=dtype)] if expansion != 1 else []
     layers += [spatial_op(op, E, stride=stride, rng=rng, dtype=dtype),
-               op_norm_layer(op_norm, E, dtype=dtype), ReLU(),
+               *op_norm_relu(op_norm, E, dtype=dtype),
                conv_bn(E, Co, 1, rng=rng, dtype=dtype, relu=False,
                        zero_gamma=zero_init_residual and residual_path)]
     body = Sequential(*layers)

@@ -5,7 +5,7 @@ import numpy as np
 from tinyinvo.nn.init import check_int, float_dtype
 from tinyinvo.nn.layer import Layer
 from tinyinvo.ops import (batchnorm_backward, batchnorm_forward, group_norm_backward,
-                          group_norm_forward)
+                          group_norm_forward, relu_backward, relu_forward)
 from tinyinvo.ops.checks import check_float_array, check_same_dtype
 
 
@@ -22,13 +22,20 @@ class BatchNorm2d(Layer):
     Eval mode: mean and var are the running statistics, so the output of one image does not
     depend on the rest of the batch.
 
-    Inputs: channels C, momentum, eps, dtype.
+    relu=True: a ReLU follows, y = max(gamma[c] * xhat + beta[c], 0). It is the same function as
+    BatchNorm2d then ReLU, in one layer because the kernels then do the ReLU in BatchNorm's own
+    passes over memory instead of two more (see ``tinyinvo.ops.batchnorm_forward``).
+
+    Inputs: channels C, momentum, eps, dtype, relu.
     Params: gamma (C,) ones, beta (C,) zeros. Buffers: running_mean (C,) zeros, running_var (C,) ones.
     """
 
-    def __init__(self, channels, momentum=0.1, eps=1e-5, dtype=np.float32):
+    def __init__(self, channels, momentum=0.1, eps=1e-5, dtype=np.float32, *, relu=False):
         super().__init__()
         self.channels = check_int("channels", channels)
+        if not isinstance(relu, bool):
+            raise TypeError(f"relu must be True or False, got {relu!r}")
+        self.relu = relu
         if not 0.0 <= momentum <= 1.0:
             raise ValueError(f"momentum must be in [0, 1], got {momentum!r}")
         if not eps > 0:
@@ -44,15 +51,17 @@ class BatchNorm2d(Layer):
         self._check_input(x)
         gamma, beta = self.params["gamma"], self.params["beta"]
         if self.training:
-            y, mean, var = batchnorm_forward(x, gamma, beta, self.eps)
+            y, mean, var = batchnorm_forward(x, gamma, beta, self.eps, relu=self.relu)
             self._update_running_stats(mean, var, count=x.size // self.channels)
-            self.cache = (x, mean, var, True)
-            return y
-        # eval: fixed statistics, so y = scale * x + shift, an affine map per channel
-        mean, var = self.buffers["running_mean"], self.buffers["running_var"]
-        scale = gamma / np.sqrt(var + self.eps)
-        self.cache = (x, mean, var, False)
-        return scale[:, None, None] * x + (beta - mean * scale)[:, None, None]
+        else:
+            # eval: fixed statistics, so y = scale * x + shift, an affine map per channel
+            mean, var = self.buffers["running_mean"], self.buffers["running_var"]
+            scale = gamma / np.sqrt(var + self.eps)
+            y = scale[:, None, None] * x + (beta - mean * scale)[:, None, None]
+            y = relu_forward(y) if self.relu else y
+        # the ReLU's backward needs its output y (see ops.relu_backward)
+        self.cache = (x, mean, var, self.training, y if self.relu else None)
+        return y
 
     def backward(self, dy):
         """dy: (N, C, H, W) -> dx: (N, C, H, W); sets grads["gamma"], grads["beta"].
@@ -60,12 +69,14 @@ class BatchNorm2d(Layer):
         With batch statistics, mean and var depend on x too: see ``tinyinvo.ops.batchnorm_backward``.
         With running statistics they are constants: dx = gamma * inv_std * dy.
         """
-        x, mean, var, used_batch_stats = self.saved_for_backward()
+        x, mean, var, used_batch_stats, relu_output = self.saved_for_backward()
         gamma = self.params["gamma"]
         if used_batch_stats:
-            dx, dgamma, dbeta = batchnorm_backward(dy, x, mean, var, gamma, self.eps)
+            dx, dgamma, dbeta = batchnorm_backward(dy, x, mean, var, gamma, self.eps, y=relu_output)
             self.grads = {"gamma": dgamma, "beta": dbeta}
             return dx
+        if relu_output is not None:
+            dy = relu_backward(dy, relu_output)
         inv_std = 1 / np.sqrt(var + self.eps)
         xhat = (x - mean[:, None, None]) * inv_std[:, None, None]
         self.grads = {"gamma": (dy * xhat).sum(axis=(0, 2, 3)), "beta": dy.sum(axis=(0, 2, 3))}
@@ -91,7 +102,7 @@ class BatchNorm2d(Layer):
         self.buffers["running_var"] += m * unbiased_var
 
     def extra_repr(self):
-        return f"{self.channels}, momentum={self.momentum}, eps={self.eps}"
+        return f"{self.channels}, momentum={self.momentum}, eps={self.eps}" + (", relu=True" if self.relu else "")
 
 
 class GroupNorm2d(Layer):

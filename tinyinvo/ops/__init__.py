@@ -139,33 +139,35 @@ def add(a, b, *, backend=None):
     return resolve(backend).add(a, b)
 
 
-def batchnorm_forward(x, gamma, beta, eps, *, backend=None):
+def batchnorm_forward(x, gamma, beta, eps, *, relu=False, backend=None):
     """Batch normalisation in train mode: each channel c normalised with its own batch statistics.
 
     mean[c], var[c] = mean and biased variance of x[:, c] over its M = N*H*W values
-    y = gamma[c] * (x - mean[c]) / sqrt(var[c] + eps) + beta[c]
+    y = gamma[c] * (x - mean[c]) / sqrt(var[c] + eps) + beta[c]       (relu=True: y = max(that, 0))
 
-    Inputs: x (N, C, H, W) float32 or float64; gamma, beta (C,), same dtype; eps > 0.
+    Inputs: x (N, C, H, W) float32 or float64; gamma, beta (C,), same dtype; eps > 0; relu: bool,
+    a ReLU after the normalisation, fused into the same pass over memory (BatchNorm2d(relu=True)).
     Returns (y, mean, var): y (N, C, H, W), mean and var (C,), all in x's dtype.
 
     The arrays go to the backend in their own memory layout: the NumPy reference's sums run in the
     order of that layout, so copying x to C order here would change their last bits. (The Numba
     kernels copy what they need into contiguous planes themselves.)
     """
-    checks.check_batchnorm(x, gamma, beta, eps)
-    return resolve(backend).batchnorm_forward(x, gamma, beta, eps)
+    checks.check_batchnorm(x, gamma, beta, eps, relu)
+    return resolve(backend).batchnorm_forward(x, gamma, beta, eps, relu=relu)
 
 
-def batchnorm_backward(dy, x, mean, var, gamma, eps, *, backend=None):
+def batchnorm_backward(dy, x, mean, var, gamma, eps, *, y=None, backend=None):
     """Gradients of batchnorm_forward (mean and var depend on x too):
 
         dx = gamma * inv_std / M * (M * dy - dbeta - xhat * dgamma),   inv_std = 1 / sqrt(var + eps)
 
-    Inputs: dy, x (N, C, H, W); mean, var (the forward's), gamma (C,); eps.
+    Inputs: dy, x (N, C, H, W); mean, var (the forward's), gamma (C,); eps; y: None, or the forward's
+    output when it had relu=True, and then dy goes back through the ReLU first: dy * (y > 0).
     Returns (dx, dgamma, dbeta): (N, C, H, W), (C,), (C,).
     """
-    checks.check_batchnorm_backward(dy, x, mean, var, gamma, eps)
-    return resolve(backend).batchnorm_backward(dy, x, mean, var, gamma, eps)
+    checks.check_batchnorm_backward(dy, x, mean, var, gamma, eps, y)
+    return resolve(backend).batchnorm_backward(dy, x, mean, var, gamma, eps, y=y)
 
 
 __all__ = [

@@ -168,21 +168,26 @@ def check_eps(eps):
         raise ValueError(f"eps must be a positive number, got {eps!r}")
 
 
-def check_batchnorm(x, gamma, beta, eps):
-    """Checks for batchnorm_forward: x (N, C, H, W); gamma, beta (C,) of x's dtype; eps > 0."""
+def check_batchnorm(x, gamma, beta, eps, relu):
+    """Checks for batchnorm_forward: x (N, C, H, W); gamma, beta (C,) of x's dtype; eps > 0; relu a bool."""
     check_float_array("x", x, 4, "(N, C, H, W)")
     for name, a in (("gamma", gamma), ("beta", beta)):
         check_channel_vector(name, a, x)
     check_eps(eps)
+    if not isinstance(relu, (bool, np.bool_)):
+        raise TypeError(f"relu must be True or False, got {relu!r}")
 
 
-def check_batchnorm_backward(dy, x, mean, var, gamma, eps):
-    """Checks for batchnorm_backward: dy and x (N, C, H, W); mean, var, gamma (C,); eps > 0."""
+def check_batchnorm_backward(dy, x, mean, var, gamma, eps, y):
+    """Checks for batchnorm_backward: dy and x (N, C, H, W); mean, var, gamma (C,); eps > 0;
+    y None or the forward's output (x's shape and dtype)."""
     check_float_array("x", x, 4, "(N, C, H, W)")
     check_grad_output(dy, x, x.shape)
     for name, a in (("mean", mean), ("var", var), ("gamma", gamma)):
         check_channel_vector(name, a, x)
     check_eps(eps)
+    if y is not None:
+        check_like("y", y, "x", x, "x's shape")
 
 
 def check_group_norm(x, gamma, beta, groups, eps):
