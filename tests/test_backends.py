@@ -169,13 +169,15 @@ def test_conv_pieces_on_two_threads_give_the_bits_of_one_thread(monkeypatch, K, 
     assert_backends_agree("conv", inputs)
 
 
-@pytest.mark.parametrize("K, stride, W, B", [(3, 1, 8, 16), (7, 2, 8, 16), (3, 1, 17, 8), (7, 2, 33, 8)])
+@pytest.mark.parametrize("K, stride, W, B", [(3, 1, 8, 16), (7, 2, 8, 16), (3, 1, 17, 8), (7, 2, 33, 8),
+                                             (7, 1, 8, 16), (5, 1, 17, 8)])
 def test_depthwise_matches_numpy_across_blocks_of_images(K, stride, W, B):
     # The Numba depthwise kernels take one channel of B images at a time (8 on wide maps, 16 on
     # narrow ones). Three more images end the batch in a partial block, which the same piece of
     # work handles right after a full one (5 channels x 2 blocks): the lanes of its missing images
     # still hold the full block's numbers, and must change neither y, dx nor the dw summed over
-    # the blocks.
+    # the blocks. With stride 1 and K >= 5 the forward takes output rows in pairs: 9 rows are
+    # four pairs and one row alone.
     from tinyinvo.ops.numba_backend.depthwise import images_per_block
 
     assert images_per_block(output_size(W, K, stride, K // 2)) == B

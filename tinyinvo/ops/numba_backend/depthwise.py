@@ -16,9 +16,18 @@ with no bounds test (the zero border supplies the zeros) and, unlike the flat ro
 ``involution.py``, no garbage columns: every multiply-add is useful, however small the map. That is
 what makes small maps (8x8, 4x4) fast, where a per-image plane would be mostly border. The forward
 adds three taps per pass (``TAPS_PER_PASS``: a row of a 3x3 filter), so one load and one store of
-y_row serve three multiply-adds; the backward does both gradients in one pass per tap. The price:
-copying a channel into and out of the batch-last buffer moves the numbers one at a time (it is a
-transposition), which costs about as much as a 3x3 filter's work, but little next to a 7x7's.
+y_row serve three multiply-adds; the backward does both gradients in one pass per tap.
+
+Row pairs (stride 1, K >= PAIRED_ROWS_MIN_K): output rows i and i + 1 read K - 1 buffer rows in
+common (row i + m is tap row m of output row i and tap row m - 1 of row i + 1). So the forward
+takes two output rows at once, and each number it loads from the buffer feeds a multiply-add for
+each of the two: "tap pairs" (m, q), m = 0 .. K, with a weight 0 where a row has no such tap. The
+loads, not the multiply-adds, are what limit these loops. For 3x3 filters the two zero rows of
+weights cost more than the shared loads save.
+
+The price of the batch-last layout: copying a channel into and out of the buffer moves the numbers
+one at a time (it is a transposition), which costs about as much as a 3x3 filter's work, but little
+next to a 7x7's.
 
 Stride s: output column j reads padded column j*s + q, every s-th column. So the buffer keeps the
 columns in s phases (``planes.py`` explains polyphase buffers): phase b holds the padded columns
@@ -39,7 +48,8 @@ from tinyinvo.ops.numba_backend import team
 from tinyinvo.ops.numba_backend.planes import inside_range
 
 ROW_LANES = 128         # numbers in an output row of a block, at least: loops long enough for SIMD
-TAPS_PER_PASS = 3       # taps added to an output row in one pass over it (see _forward_kernel)
+TAPS_PER_PASS = 3       # taps added to an output row in one pass over it (see _add_taps)
+PAIRED_ROWS_MIN_K = 5   # stride-1 filters this large or larger take output rows in pairs (see above)
 PIECES_PER_THREAD = 4   # pieces of work per thread (team.py): a slow thread takes fewer of them
 
 
@@ -68,8 +78,12 @@ class _Layout:
         tasks = C * self.blocks                              # (channel, block of images)
         self.pieces = team.batches(tasks, max(1, -(-tasks // (PIECES_PER_THREAD * get_num_threads()))))
         self.row_step = stride * stride * self.columns * self.B    # output row i -> i + 1
-        self.offsets = np.array([((p * stride + q % stride) * self.columns + q // stride) * self.B
-                                 for p in range(K) for q in range(K)], np.int64)
+        self.offsets = self.tap_offsets(K, K, stride)
+
+    def tap_offsets(self, tap_rows, K, stride):
+        """Where tap (p, q) of output row 0 starts in the buffer, for p < tap_rows, in the order p*K + q."""
+        return np.array([((p * stride + q % stride) * self.columns + q // stride) * self.B
+                         for p in range(tap_rows) for q in range(K)], np.int64)
 
     def args(self, stride, padding):
         return stride, padding, self.columns, self.B, self.blocks, self.size, self.row_step
@@ -107,32 +121,64 @@ def _move_block(x, c, n0, stride, padding, columns, B, buffer, into_buffer):
 
 
 @njit(nogil=True, fastmath=True, cache=True)
-def _forward_kernel(x, tap_weights, offsets, stride, padding, columns, B, blocks, size, row_step, start, stop, y):
+def _add_taps(row, weights, offsets, y_row):
+    # y_row[u] += sum_t weights[t] * row[offsets[t] + u], three taps per pass: ONE loop over the row,
+    # unit-stride in y_row and in the three buffer slices, SIMD multiply-adds on L1-resident data.
+    # (weights and offsets are padded with weight-0 taps at offset 0 to a multiple of three.)
+    for t in range(0, len(offsets), TAPS_PER_PASS):
+        w0, w1, w2 = weights[t], weights[t + 1], weights[t + 2]
+        x0, x1, x2 = row[offsets[t]:], row[offsets[t + 1]:], row[offsets[t + 2]:]
+        for u in range(len(y_row)):
+            y_row[u] += w0 * x0[u] + w1 * x1[u] + w2 * x2[u]
+
+
+@njit(nogil=True, fastmath=True, cache=True)
+def _add_tap_pairs(row, weights_a, weights_b, offsets, y_a, y_b):
+    # _add_taps for output rows i (y_a) and i + 1 (y_b) at once: tap pair t reads the buffer at
+    # offsets[t] for both rows, with weight weights_a[t] for row i and weights_b[t] for row i + 1.
+    for t in range(0, len(offsets), TAPS_PER_PASS):
+        a0, a1, a2 = weights_a[t], weights_a[t + 1], weights_a[t + 2]
+        b0, b1, b2 = weights_b[t], weights_b[t + 1], weights_b[t + 2]
+        x0, x1, x2 = row[offsets[t]:], row[offsets[t + 1]:], row[offsets[t + 2]:]
+        for u in range(len(y_a)):
+            v0, v1, v2 = x0[u], x1[u], x2[u]
+            y_a[u] += a0 * v0 + a1 * v1 + a2 * v2
+            y_b[u] += b0 * v0 + b1 * v1 + b2 * v2
+
+
+@njit(nogil=True, cache=True)
+def _copy_row_out(y_row, y, n0, c, i, B):
+    # row i of channel c of images n0, n0+1, ... (as many as y has): y[n0 + n, c, i, j] = y_row[j*B + n]
+    for n in range(min(B, y.shape[0] - n0)):
+        out = y[n0 + n, c, i]
+        for j in range(len(out)):
+            out[j] = y_row[j * B + n]
+
+
+@njit(nogil=True, fastmath=True, cache=True)
+def _forward_kernel(x, tap_weights, offsets, pair_weights, pair_offsets, stride, padding, columns, B, blocks,
+                    size, row_step, start, stop, y):
     # Tasks start .. stop-1, each (channel c, block of images), on one thread; the team (team.py)
     # runs the pieces of tasks in parallel. The buffer's border is zeroed once and stays zero.
-    # For each output row: the taps three at a time (tap_weights and offsets are padded with
-    # weight-0 taps at offset 0), each pass ONE loop over the Wo*B numbers of the row, unit-stride
-    # in y_row and in the three buffer slices: SIMD multiply-adds on L1-resident data.
-    N, C = x.shape[:2]
+    # Output rows in pairs while there are two left, if the tap pairs are given (pair_offsets not
+    # empty; pair_weights[0] for the first row of a pair, [1] for the second), then one at a time.
     Ho, Wo = y.shape[2], y.shape[3]
     L = Wo * B
-    buffer, y_row = np.zeros(size, x.dtype), np.empty(L, x.dtype)
+    buffer, y_a, y_b = np.zeros(size, x.dtype), np.empty(L, x.dtype), np.empty(L, x.dtype)
+    paired_rows = Ho - Ho % 2 if len(pair_offsets) > 0 else 0
     for task in range(start, stop):
         c, n0 = task // blocks, (task % blocks) * B
         _move_block(x, c, n0, stride, padding, columns, B, buffer, True)
-        weights = tap_weights[c]
-        for i in range(Ho):
-            y_row[:] = 0
-            row = buffer[i * row_step:]
-            for t in range(0, len(offsets), TAPS_PER_PASS):
-                w0, w1, w2 = weights[t], weights[t + 1], weights[t + 2]
-                x0, x1, x2 = row[offsets[t]:], row[offsets[t + 1]:], row[offsets[t + 2]:]
-                for u in range(L):
-                    y_row[u] += w0 * x0[u] + w1 * x1[u] + w2 * x2[u]
-            for n in range(min(B, N - n0)):
-                out = y[n0 + n, c, i]
-                for j in range(Wo):
-                    out[j] = y_row[j * B + n]
+        for i in range(0, paired_rows, 2):
+            y_a[:] = 0
+            y_b[:] = 0
+            _add_tap_pairs(buffer[i * row_step:], pair_weights[0, c], pair_weights[1, c], pair_offsets, y_a, y_b)
+            _copy_row_out(y_a, y, n0, c, i, B)
+            _copy_row_out(y_b, y, n0, c, i + 1, B)
+        for i in range(paired_rows, Ho):
+            y_a[:] = 0
+            _add_taps(buffer[i * row_step:], tap_weights[c], offsets, y_a)
+            _copy_row_out(y_a, y, n0, c, i, B)
 
 
 @njit(nogil=True, fastmath=True, cache=True)
@@ -175,14 +221,27 @@ def _backward_kernel(dy, x, w, offsets, stride, padding, columns, B, blocks, siz
         _move_block(dx, c, n0, stride, padding, columns, B, dx_buffer, False)
 
 
-def _taps_in_groups(w, offsets):
-    """(tap_weights (C, T), offsets (T,)): the K*K taps in the order t = p*K + q, padded with
-    weight-0 taps at offset 0 to a multiple T of TAPS_PER_PASS. A padded tap adds 0 * x = 0."""
+def _taps_in_groups(tap_weights, offsets):
+    """(tap_weights (C, T), offsets (T,)) padded with weight-0 taps at offset 0 to a multiple T of
+    TAPS_PER_PASS. A padded tap adds 0 * x = 0."""
+    C, T = tap_weights.shape
+    padding = -T % TAPS_PER_PASS
+    return (np.concatenate([tap_weights, np.zeros((C, padding), tap_weights.dtype)], axis=1),
+            np.concatenate([offsets, np.zeros(padding, np.int64)]))
+
+
+def _tap_pairs(w, layout):
+    """(pair_weights (2, C, T), offsets (T,)): the tap pairs (m, q), m = 0 .. K, of two output rows,
+    stride 1: the buffer place of tap (m, q) of row i is that of tap (m - 1, q) of row i + 1.
+    pair_weights[0] = w[:, m, q] (0 for m = K), pair_weights[1] = w[:, m - 1, q] (0 for m = 0)."""
     C, K = w.shape[:2]
-    T = -(-K * K // TAPS_PER_PASS) * TAPS_PER_PASS
-    tap_weights = np.zeros((C, T), w.dtype)
-    tap_weights[:, :K * K] = w.reshape(C, K * K)
-    return tap_weights, np.concatenate([offsets, np.zeros(T - K * K, np.int64)])
+    zero_row = np.zeros((C, 1, K), w.dtype)
+    first = np.concatenate([w, zero_row], axis=1).reshape(C, -1)
+    second = np.concatenate([zero_row, w], axis=1).reshape(C, -1)
+    offsets = layout.tap_offsets(K + 1, K, 1)
+    first, padded = _taps_in_groups(first, offsets)
+    second, _ = _taps_in_groups(second, offsets)
+    return np.stack([first, second]), padded
 
 
 def depthwise_conv2d_forward(x, w, *, stride=1, padding=0):
@@ -199,10 +258,15 @@ def depthwise_conv2d_forward(x, w, *, stride=1, padding=0):
     stride, padding = int(stride), int(padding)
     y = np.empty((N, C, output_size(H, K, stride, padding), output_size(W, K, stride, padding)), x.dtype)
     layout = _Layout(x.shape, K, stride, padding)
-    tap_weights, offsets = _taps_in_groups(w, layout.offsets)
+    tap_weights, offsets = _taps_in_groups(w.reshape(C, K * K), layout.offsets)
+    if stride == 1 and K >= PAIRED_ROWS_MIN_K:
+        pair_weights, pair_offsets = _tap_pairs(w, layout)
+    else:
+        pair_weights, pair_offsets = np.zeros((2, C, 0), w.dtype), np.zeros(0, np.int64)
 
     def forward_tasks(tasks):
-        _forward_kernel(x, tap_weights, offsets, *layout.args(stride, padding), *tasks, y)
+        _forward_kernel(x, tap_weights, offsets, pair_weights, pair_offsets, *layout.args(stride, padding),
+                        *tasks, y)
 
     team.run_pieces(forward_tasks, layout.pieces)
     return y
