@@ -10,6 +10,11 @@ Unlike depthwise, the weight is not one number per tap but a whole (Ho, Wo)
 plane per tap, generated for every pixel. So each thread first copies the kernel of its (n, g)
 to the same pitch (``kernel_flat``, garbage columns zero) and reuses it for the C // G channels of
 the group, which amortises the copy.
+
+The forward adds three taps per pass over y_flat (``TAPS_PER_PASS``, as in ``depthwise.py``): one
+load and one store of y_flat then serve three multiply-adds, and these loops are limited by their
+loads and stores, not by the multiply-adds. (The backward cannot do the same: three taps' dx
+slices overlap, so one pass would add into the same dx entries from different taps.)
 """
 
 import numpy as np
@@ -17,6 +22,8 @@ from numba import njit, prange
 
 from tinyinvo.ops.checks import output_size
 from tinyinvo.ops.numba_backend.planes import buffer_geometry, crop_phases, fill_phases, split_tasks, tap_offset
+
+TAPS_PER_PASS = 3   # taps added to y_flat in one pass over it (see _forward_kernel)
 
 
 @njit(cache=True)
@@ -32,16 +39,22 @@ def _copy_kernel_to_pitch(kernel_ng, pitch, kernel_flat):
 def _forward_kernel(x, kernel, stride, padding, rows, pitch, n_chunks, y):
     # Loop order: parallel over (n, g); each task writes the C // G output planes of its group,
     # no other thread touches them (deterministic). Per task the kernel is copied to the padded
-    # pitch once, then for each channel and tap one long loop over u that is unit-stride in all
-    # three arrays (y_flat, kernel_flat, x_tap): SIMD multiply-adds, no allocation, call or branch.
+    # pitch once, then for each channel, three taps at a time, one long loop over u that is
+    # unit-stride in all seven arrays (y_flat, three kernel planes, three x slices): SIMD
+    # multiply-adds, no allocation, call or branch. The K*K taps are padded to a multiple of three
+    # with kernel planes of zeros (tap t = p*K + q reads x at offsets[t]; a padded tap at offset 0).
     N, C = x.shape[:2]
     G, K = kernel.shape[1], kernel.shape[2]
     Ho, Wo = y.shape[2], y.shape[3]
     Cg = C // G                                    # channels per group
     L = (Ho - 1) * pitch + Wo
+    T = -(-K * K // TAPS_PER_PASS) * TAPS_PER_PASS
+    offsets = np.zeros(T, np.int64)
+    for t in range(K * K):
+        offsets[t] = tap_offset(t // K, t % K, stride, rows, pitch)
     x_buffers = np.empty((n_chunks, stride * stride * rows * pitch), x.dtype)
     y_buffers = np.empty((n_chunks, Ho * pitch), x.dtype)
-    kernel_buffers = np.empty((n_chunks, K * K, Ho * pitch), x.dtype)
+    kernel_buffers = np.zeros((n_chunks, T, Ho * pitch), x.dtype)   # planes K*K .. T-1 stay zero
     for chunk in prange(n_chunks):
         x_flat, y_flat, kernel_flat = x_buffers[chunk], y_buffers[chunk], kernel_buffers[chunk]
         start, stop = split_tasks(chunk, n_chunks, N * G)
@@ -51,12 +64,11 @@ def _forward_kernel(x, kernel, stride, padding, rows, pitch, n_chunks, y):
             for c in range(g * Cg, (g + 1) * Cg):
                 fill_phases(x[n, c], padding, stride, rows, pitch, x_flat)
                 y_flat[:] = 0
-                for p in range(K):
-                    for q in range(K):
-                        weights = kernel_flat[p * K + q]
-                        x_tap = x_flat[tap_offset(p, q, stride, rows, pitch):]
-                        for u in range(L):
-                            y_flat[u] += weights[u] * x_tap[u]
+                for t in range(0, T, TAPS_PER_PASS):
+                    w0, w1, w2 = kernel_flat[t], kernel_flat[t + 1], kernel_flat[t + 2]
+                    x0, x1, x2 = x_flat[offsets[t]:], x_flat[offsets[t + 1]:], x_flat[offsets[t + 2]:]
+                    for u in range(L):
+                        y_flat[u] += w0[u] * x0[u] + w1[u] * x1[u] + w2[u] * x2[u]
                 crop_phases(y_flat, 0, 1, Ho, pitch, y[n, c])
 
 
