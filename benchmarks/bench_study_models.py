@@ -6,7 +6,9 @@
 The study's runs share the machine two at a time, so their own wall clock is not a fair time. This
 benchmark times every model alone: a training step at the study's batch size (forward, backward,
 SGD update, on random images) and an eval-mode forward pass, each the median over interleaved rounds
-(every model once per round, so a noisy moment hits all alike). It reports seconds per epoch of
+(every model once per round, so a noisy moment hits all alike). Like the study's workers, the
+process keeps freed memory for reuse (``tinyinvo.memory``), so the rounds after the first time the
+steady state of a long run, not fresh pages. It reports seconds per epoch of
 50,000 training images and milliseconds per image at inference, and writes them with the date, the
 thread count and the commit to a CSV that ``tinyinvo.study.stats.analyze`` joins by model name.
 """
@@ -53,12 +55,14 @@ def main():
     pin_threads(args.threads)
     import numpy as np
 
+    from tinyinvo.memory import keep_freed_memory
     from tinyinvo.models import build
     from tinyinvo.nn import softmax_cross_entropy
     from tinyinvo.provenance import provenance
     from tinyinvo.study.grid import STUDY_MODELS, parse_macs, solve_grid
     from tinyinvo.train.optim import SGD
 
+    keep_freed_memory()  # as the study's worker processes do (tinyinvo.study.executors)
     names = args.models.split(",") if args.models else list(STUDY_MODELS)
     specs = solve_grid(names, parse_macs(args.macs))
     rng = np.random.default_rng(0)

@@ -14,8 +14,8 @@ where arrays live.
 
 Nothing calls it for you when you use the library: it changes malloc for the whole process. The
 command line (``python -m tinyinvo ...``) calls it at start, and so do the study's worker
-processes and ``benchmarks/bench_train.py`` (unless --default-malloc); call it yourself before
-training in your own script or notebook.
+processes, ``benchmarks/bench_study_models.py`` and ``benchmarks/bench_train.py`` (unless
+--default-malloc); call it yourself before training in your own script or notebook.
 
 On other C libraries (macOS, Windows, musl) it does nothing.
 """
