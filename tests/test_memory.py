@@ -35,4 +35,6 @@ def test_kept_memory_is_reused_without_page_faults():
     _, default = page_faults("default")
     assert took_effect == "True"
     assert min(default) > 100                       # by default every 40 MB array faults anew
-    assert kept[0] > 100 and kept[1:] == [0, 0]     # kept: only the first one does
+    # kept: only the first one does; later ones at most a stray page or two of the interpreter's
+    # own (seen once on a loaded machine), never the array's hundreds
+    assert kept[0] > 100 and all(faults <= 5 for faults in kept[1:]), kept
