@@ -6,7 +6,7 @@ from tinyinvo.nn.init import check_int, float_dtype
 from tinyinvo.nn.layer import Layer
 from tinyinvo.ops import (batchnorm_backward, batchnorm_forward, group_norm_backward,
                           group_norm_forward, relu_backward, relu_forward)
-from tinyinvo.ops.checks import check_float_array, check_same_dtype
+from tinyinvo.ops.checks import check_float_array, check_relu_flag, check_same_dtype
 
 
 class BatchNorm2d(Layer):
@@ -33,9 +33,8 @@ class BatchNorm2d(Layer):
     def __init__(self, channels, momentum=0.1, eps=1e-5, dtype=np.float32, *, relu=False):
         super().__init__()
         self.channels = check_int("channels", channels)
-        if not isinstance(relu, bool):
-            raise TypeError(f"relu must be True or False, got {relu!r}")
-        self.relu = relu
+        check_relu_flag(relu)
+        self.relu = bool(relu)
         if not 0.0 <= momentum <= 1.0:
             raise ValueError(f"momentum must be in [0, 1], got {momentum!r}")
         if not eps > 0:

@@ -174,6 +174,11 @@ def check_batchnorm(x, gamma, beta, eps, relu):
     for name, a in (("gamma", gamma), ("beta", beta)):
         check_channel_vector(name, a, x)
     check_eps(eps)
+    check_relu_flag(relu)
+
+
+def check_relu_flag(relu):
+    """``relu`` (BatchNorm's fused ReLU, on or off) must be True or False, not merely truthy."""
     if not isinstance(relu, (bool, np.bool_)):
         raise TypeError(f"relu must be True or False, got {relu!r}")
 
