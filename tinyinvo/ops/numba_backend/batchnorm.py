@@ -47,6 +47,13 @@ def _forward_kernel(x, gamma, beta, eps, relu, y, mean, var):
         mean[c], var[c] = mean_c, var_c
 
 
+@njit(cache=True)
+def _through_relu(dy, y, n, c, k):
+    # dy[n, c, k] sent back through the forward's ReLU: 0 where its output y was not positive.
+    # With y None (no ReLU) Numba compiles this to dy[n, c, k] alone.
+    return dy[n, c, k] if y is None or y[n, c, k] > 0 else 0
+
+
 @njit(parallel=True, fastmath=True, cache=True)
 def _backward_kernel(dy, x, y, mean, var, gamma, eps, dx, dgamma, dbeta):
     # dx = gamma * inv_std / M * (M * dy - dbeta - xhat * dgamma), xhat = (x - mean) * inv_std,
@@ -59,7 +66,7 @@ def _backward_kernel(dy, x, y, mean, var, gamma, eps, dx, dgamma, dbeta):
         sum_dy, sum_dy_xhat = 0.0, 0.0
         for n in range(N):
             for k in range(P):
-                g = dy[n, c, k] if y is None or y[n, c, k] > 0 else 0
+                g = _through_relu(dy, y, n, c, k)
                 sum_dy += g
                 sum_dy_xhat += g * (x[n, c, k] - mean[c]) * inv_std
         # dx = a * dy + b * x + d, the formula above expanded so the last pass is two multiply-adds
@@ -68,7 +75,7 @@ def _backward_kernel(dy, x, y, mean, var, gamma, eps, dx, dgamma, dbeta):
         d = -a * sum_dy / M - b * mean[c]
         for n in range(N):
             for k in range(P):
-                g = dy[n, c, k] if y is None or y[n, c, k] > 0 else 0
+                g = _through_relu(dy, y, n, c, k)
                 dx[n, c, k] = a * g + b * x[n, c, k] + d
         dgamma[c], dbeta[c] = sum_dy_xhat, sum_dy
 
