@@ -169,20 +169,66 @@ def test_conv_pieces_on_two_threads_give_the_bits_of_one_thread(monkeypatch, K, 
     assert_backends_agree("conv", inputs)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("K, stride, W, B", [(3, 1, 8, 16), (7, 2, 8, 16), (3, 1, 17, 8), (7, 2, 33, 8),
                                              (7, 1, 8, 16), (5, 1, 17, 8)])
-def test_depthwise_matches_numpy_across_blocks_of_images(K, stride, W, B):
+def test_depthwise_matches_numpy_across_blocks_of_images(K, stride, W, B, dtype):
     # The Numba depthwise kernels take one channel of B images at a time (8 on wide maps, 16 on
     # narrow ones). Three more images end the batch in a partial block, which the same piece of
     # work handles right after a full one (5 channels x 2 blocks): the lanes of its missing images
     # still hold the full block's numbers, and must change neither y, dx nor the dw summed over
     # the blocks. With stride 1 and K >= 5 the forward takes output rows in pairs: 9 rows are
-    # four pairs and one row alone.
+    # four pairs and one row alone. A full block moves in 8x8 SIMD tiles where it can (stride 1;
+    # W = 17 leaves one column to the one-number-at-a-time loops), a partial one never does.
     from tinyinvo.ops.numba_backend.depthwise import images_per_block
 
     assert images_per_block(output_size(W, K, stride, K // 2)) == B
     geometry = (B + 3, 9, W, K, stride, K // 2)
-    assert_backends_agree("depthwise", make_inputs("depthwise", geometry, C=5, seed=0))
+    inputs = make_inputs("depthwise", geometry, C=5, dtype=dtype, seed=0)
+    assert_close(run("depthwise", "numba", *inputs), run("depthwise", "numpy", *inputs), dtype, ["y", "dx", "dw"])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_simd_transpose_8x8_equals_its_loop_and_touches_nothing_else(dtype):
+    from tinyinvo.ops.numba_backend.simd import transpose_8x8, transpose_8x8_loop
+
+    @numba.njit
+    def transpose(src, src_at, src_stride, dst, dst_at, dst_stride):
+        transpose_8x8(src, src_at, src_stride, dst, dst_at, dst_stride)
+
+    rng = np.random.default_rng(0)
+    src = rng.standard_normal(3 + 7 * 11 + 8 + 5).astype(dtype)     # rows 11 apart, from 3 on
+    dst, expected = (np.full(2 + 7 * 13 + 8 + 4, -1.0, dtype) for _ in range(2))
+    transpose(src, 3, 11, dst, 2, 13)
+    transpose_8x8_loop(src, 3, 11, expected, 2, 13)
+    assert np.array_equal(dst, expected)
+    assert np.array_equal(dst[2:2 + 8 * 13:13][:8], src[3:3 + 8])     # source row 0 -> column 0
+    assert np.count_nonzero(dst == -1.0) == dst.size - 64
+
+
+def test_the_numba_kernels_run_as_plain_python_under_numba_disable_jit():
+    # The debugging route the README and lecture 6 promise: NUMBA_DISABLE_JIT=1 runs the kernels'
+    # own code as Python, the SIMD transposition (an LLVM intrinsic) as its plain loop.
+    script = """
+import numpy as np
+from tinyinvo import ops
+rng = np.random.default_rng(0)
+x, w = rng.standard_normal((8, 2, 9, 9)), rng.standard_normal((2, 5, 5))
+for backend in ("numba", "numpy"):
+    y = ops.depthwise_conv2d_forward(x, w, padding=2, backend=backend)
+    dx, dw = ops.depthwise_conv2d_backward(y, x, w, padding=2, backend=backend)
+    np.save(backend, np.concatenate([y.ravel(), dx.ravel(), dw.ravel()]))
+"""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
+        subprocess.run([sys.executable, "-c", script], cwd=folder, env=env, check=True, timeout=300)
+        numba_result, numpy_result = (np.load(os.path.join(folder, f"{b}.npy")) for b in ("numba", "numpy"))
+    np.testing.assert_allclose(numba_result, numpy_result, rtol=1e-10, atol=1e-10)
 
 
 # ---------------------------------------------------------------- reproducible to the bit

@@ -21,13 +21,16 @@ y_row serve three multiply-adds; the backward does both gradients in one pass pe
 Row pairs (stride 1, K >= PAIRED_ROWS_MIN_K): output rows i and i + 1 read K - 1 buffer rows in
 common (row i + m is tap row m of output row i and tap row m - 1 of row i + 1). So the forward
 takes two output rows at once, and each number it loads from the buffer feeds a multiply-add for
-each of the two: "tap pairs" (m, q), m = 0 .. K, with a weight 0 where a row has no such tap. The
-loads, not the multiply-adds, are what limit these loops. For 3x3 filters the two zero rows of
-weights cost more than the shared loads save.
+each of the two: "tap pairs" (m, q), m = 0 .. K, with a weight 0 where a row has no such tap,
+four pairs per pass (``PAIRS_PER_PASS``). The loads, not the multiply-adds, are what limit these
+loops. For 3x3 filters the two zero rows of weights cost more than the shared loads save.
 
-The price of the batch-last layout: copying a channel into and out of the buffer moves the numbers
-one at a time (it is a transposition), which costs about as much as a 3x3 filter's work, but little
-next to a 7x7's.
+The price of the batch-last layout: moving a block into the buffer, and its output rows (kept
+batch-last in ``block`` until the last tap) back out, is a transposition. Numba's loops would move
+one number at a time, which costs as much as a 3x3 filter's multiply-adds. So whole tiles of 8
+images x 8 columns move as 8x8 transpositions in SIMD registers (``simd.py``), eight images at a
+time through all their rows; a partial block, a stride above 1 and the last W % 8 columns move one
+number at a time.
 
 Stride s: output column j reads padded column j*s + q, every s-th column. So the buffer keeps the
 columns in s phases (``planes.py`` explains polyphase buffers): phase b holds the padded columns
@@ -46,9 +49,11 @@ from numba import get_num_threads, njit
 from tinyinvo.ops.checks import output_size
 from tinyinvo.ops.numba_backend import team
 from tinyinvo.ops.numba_backend.planes import inside_range
+from tinyinvo.ops.numba_backend.simd import LANES, transpose_8x8
 
 ROW_LANES = 128         # numbers in an output row of a block, at least: loops long enough for SIMD
 TAPS_PER_PASS = 3       # taps added to an output row in one pass over it (see _add_taps)
+PAIRS_PER_PASS = 4      # tap pairs added to two output rows in one pass over them (see _add_tap_pairs)
 PAIRED_ROWS_MIN_K = 5   # stride-1 filters this large or larger take output rows in pairs (see above)
 PIECES_PER_THREAD = 4   # pieces of work per thread (team.py): a slow thread takes fewer of them
 
@@ -89,23 +94,56 @@ class _Layout:
         return stride, padding, self.columns, self.B, self.blocks, self.size, self.row_step
 
 
-@njit(cache=True)
+@njit(nogil=True, cache=True)
+def _move_tiles(planes, plane_at, plane_step, plane_row_step, lanes, lanes_at, lanes_row_step, B, images, rows,
+                columns, into_lanes):
+    """The SIMD part of moving a block between image planes and batch-last lanes (1-D arrays):
+
+        lanes[lanes_at + r*lanes_row_step + k*B + n]  <->  planes[plane_at + n*plane_step + r*plane_row_step + k]
+
+    for rows r < rows and columns k < columns, in tiles of 8 images x 8 columns, each one 8x8
+    transposition in registers (``simd.py``); into the lanes when into_lanes, else out of them.
+    Eight images at a time go through all their rows, so few cache lines are in use at once (the
+    planes of a batch lie a power of two apart, and would compete for the same few cache sets).
+    Returns how many columns it moved: 0 for a partial block or a block of fewer than 8 images (a
+    batch that small), else ``columns`` rounded down to a multiple of 8. The caller moves the rest."""
+    if images < B or B % LANES != 0:
+        return 0
+    tiled = columns - columns % LANES
+    for n0 in range(0, B, LANES):
+        for r in range(rows):
+            for k0 in range(0, tiled, LANES):
+                at_plane = plane_at + n0 * plane_step + r * plane_row_step + k0
+                at_lanes = lanes_at + r * lanes_row_step + k0 * B + n0
+                if into_lanes:
+                    transpose_8x8(planes, at_plane, plane_step, lanes, at_lanes, B)
+                else:
+                    transpose_8x8(lanes, at_lanes, B, planes, at_plane, plane_step)
+    return tiled
+
+
+@njit(nogil=True, cache=True)
 def _move_block(x, c, n0, stride, padding, columns, B, buffer, into_buffer):
     """Channel c of images n0 .. n0+B-1 (fewer at the end of the batch) into the batch-last,
     column-phased buffer when into_buffer (a partial block zeroes the buffer first, so the missing
     images' lanes are 0), else the interior of the buffer back into x. The border is left alone.
 
-    Either way the innermost loop WRITES consecutive addresses and reads at a stride (the images
+    With stride 1 the block moves in 8x8 tiles (``_move_tiles``). The rest moves one number at a
+    time, the innermost loop WRITING consecutive addresses and reading at a stride (the images
     innermost going in, the columns coming out): a strided read costs a load from cache, while a
     strided write would cost a whole cache line per number."""
-    N, _, H, W = x.shape
+    N, C, H, W = x.shape
     images = min(B, N - n0)
     if into_buffer and images < B:
         buffer[:] = 0
+    tiled = 0 if stride > 1 else _move_tiles(x.reshape(-1), (n0 * C + c) * H * W, C * H * W, W, buffer,
+                                               (padding * columns + padding) * B, columns * B, B, images, H, W,
+                                               into_buffer)
     planes = x[n0:n0 + images, c]                       # (images, H, W)
     for h in range(H):
         for b in range(stride):
             k_lo, k_hi = inside_range(b - padding, stride, W, columns)
+            k_lo += tiled                               # stride 1: phase column k is plane column k - padding
             lanes = buffer[(((h + padding) * stride + b) * columns + k_lo) * B:]
             first = k_lo * stride + b - padding         # the plane column of phase column k_lo
             if into_buffer:
@@ -118,6 +156,30 @@ def _move_block(x, c, n0, stride, padding, columns, B, buffer, into_buffer):
                     row = planes[n, h, first::stride]
                     for k in range(k_hi - k_lo):
                         row[k] = lanes[k * B + n]
+
+
+@njit(nogil=True, cache=True)
+def _move_output_block(block, y, n0, c, B, into_block):
+    """Channel c of images n0, n0+1, ... (as many as y has) between y and the block's batch-last
+    rows: y[n0 + n, c, i, j] = block[(i*Wo + j)*B + n]; out of the block, or into it when into_block.
+    The same moves as _move_block's (tiles, then one number at a time, writing consecutive addresses)."""
+    N, C, Ho, Wo = y.shape
+    images = min(B, N - n0)
+    tiled = _move_tiles(y.reshape(-1), (n0 * C + c) * Ho * Wo, C * Ho * Wo, Wo, block, 0, Wo * B, B, images, Ho,
+                        Wo, into_block)
+    planes = y[n0:n0 + images, c]                       # (images, Ho, Wo)
+    for i in range(Ho):
+        lanes = block[(i * Wo + tiled) * B:]
+        if into_block:
+            for j in range(Wo - tiled):
+                pixel = lanes[j * B:]
+                for n in range(images):
+                    pixel[n] = planes[n, i, tiled + j]
+        else:
+            for n in range(images):
+                row = planes[n, i, tiled:]
+                for j in range(Wo - tiled):
+                    row[j] = lanes[j * B + n]
 
 
 @njit(nogil=True, fastmath=True, cache=True)
@@ -136,23 +198,26 @@ def _add_taps(row, weights, offsets, y_row):
 def _add_tap_pairs(row, weights_a, weights_b, offsets, y_a, y_b):
     # _add_taps for output rows i (y_a) and i + 1 (y_b) at once: tap pair t reads the buffer at
     # offsets[t] for both rows, with weight weights_a[t] for row i and weights_b[t] for row i + 1.
-    for t in range(0, len(offsets), TAPS_PER_PASS):
-        a0, a1, a2 = weights_a[t], weights_a[t + 1], weights_a[t + 2]
-        b0, b1, b2 = weights_b[t], weights_b[t + 1], weights_b[t + 2]
-        x0, x1, x2 = row[offsets[t]:], row[offsets[t + 1]:], row[offsets[t + 2]:]
+    for t in range(0, len(offsets), PAIRS_PER_PASS):
+        a0, a1, a2, a3 = weights_a[t], weights_a[t + 1], weights_a[t + 2], weights_a[t + 3]
+        b0, b1, b2, b3 = weights_b[t], weights_b[t + 1], weights_b[t + 2], weights_b[t + 3]
+        x0, x1, x2, x3 = row[offsets[t]:], row[offsets[t + 1]:], row[offsets[t + 2]:], row[offsets[t + 3]:]
         for u in range(len(y_a)):
-            v0, v1, v2 = x0[u], x1[u], x2[u]
-            y_a[u] += a0 * v0 + a1 * v1 + a2 * v2
-            y_b[u] += b0 * v0 + b1 * v1 + b2 * v2
+            v0, v1, v2, v3 = x0[u], x1[u], x2[u], x3[u]
+            y_a[u] += a0 * v0 + a1 * v1 + a2 * v2 + a3 * v3
+            y_b[u] += b0 * v0 + b1 * v1 + b2 * v2 + b3 * v3
 
 
 @njit(nogil=True, cache=True)
 def _copy_row_out(y_row, y, n0, c, i, B):
     # row i of channel c of images n0, n0+1, ... (as many as y has): y[n0 + n, c, i, j] = y_row[j*B + n]
-    for n in range(min(B, y.shape[0] - n0)):
-        out = y[n0 + n, c, i]
-        for j in range(len(out)):
-            out[j] = y_row[j * B + n]
+    N, C, Ho, Wo = y.shape
+    images = min(B, N - n0)
+    tiled = _move_tiles(y.reshape(-1), ((n0 * C + c) * Ho + i) * Wo, C * Ho * Wo, y_row, 0, B, images, Wo, False)
+    for n in range(images):
+        out, lanes = y[n0 + n, c, i, tiled:], y_row[tiled * B + n:]
+        for j in range(Wo - tiled):
+            out[j] = lanes[j * B]
 
 
 @njit(nogil=True, fastmath=True, cache=True)
@@ -164,51 +229,44 @@ def _forward_kernel(x, tap_weights, offsets, pair_weights, pair_offsets, stride,
     # empty; pair_weights[0] for the first row of a pair, [1] for the second), then one at a time.
     Ho, Wo = y.shape[2], y.shape[3]
     L = Wo * B
-    buffer, y_a, y_b = np.zeros(size, x.dtype), np.empty(L, x.dtype), np.empty(L, x.dtype)
+    buffer, block = np.zeros(size, x.dtype), np.empty(Ho * L, x.dtype)
     paired_rows = Ho - Ho % 2 if len(pair_offsets) > 0 else 0
     for task in range(start, stop):
         c, n0 = task // blocks, (task % blocks) * B
         _move_block(x, c, n0, stride, padding, columns, B, buffer, True)
+        block[:] = 0
         for i in range(0, paired_rows, 2):
-            y_a[:] = 0
-            y_b[:] = 0
-            _add_tap_pairs(buffer[i * row_step:], pair_weights[0, c], pair_weights[1, c], pair_offsets, y_a, y_b)
-            _copy_row_out(y_a, y, n0, c, i, B)
-            _copy_row_out(y_b, y, n0, c, i + 1, B)
+            _add_tap_pairs(buffer[i * row_step:], pair_weights[0, c], pair_weights[1, c], pair_offsets,
+                           block[i * L:(i + 1) * L], block[(i + 1) * L:(i + 2) * L])
         for i in range(paired_rows, Ho):
-            y_a[:] = 0
-            _add_taps(buffer[i * row_step:], tap_weights[c], offsets, y_a)
-            _copy_row_out(y_a, y, n0, c, i, B)
+            _add_taps(buffer[i * row_step:], tap_weights[c], offsets, block[i * L:(i + 1) * L])
+        _move_output_block(block, y, n0, c, B, False)
 
 
 @njit(nogil=True, fastmath=True, cache=True)
 def _backward_kernel(dy, x, w, offsets, stride, padding, columns, B, blocks, size, row_step, start, stop,
                      dx, dw_per_block):
     # Same tasks and buffers as the forward, plus dx_buffer (same layout as the x buffer) and the
-    # block's dy, one output row at a time. In a partial block the missing images' lanes of dy_row
-    # keep an earlier block's numbers, but their x lanes are 0 (_move_block), so they add nothing to dw.
+    # block's dy, batch-last like the forward's output block. In a partial block the missing images'
+    # lanes of dy_block keep an earlier block's numbers, but their x lanes are 0 (_move_block), so
+    # they add nothing to dw, and their dx lanes are never copied out.
     # One pass per tap and output row computes both gradients:
     #   dx_buffer[row + offset + u] += w[c, p, q] * dy_row[u]     (the forward's loop, transposed)
     #   dw[p, q]                    += dy_row[u] * x_buffer[row + offset + u]   (a dot product)
     # dw is summed in a fixed order within the task, and over the blocks after the kernel.
-    N, C = x.shape[:2]
     K = w.shape[1]
     Ho, Wo = dy.shape[2], dy.shape[3]
     L = Wo * B
-    buffer, dx_buffer, dy_row = np.zeros(size, x.dtype), np.empty(size, x.dtype), np.zeros(L, x.dtype)
+    buffer, dx_buffer, dy_block = np.zeros(size, x.dtype), np.empty(size, x.dtype), np.zeros(Ho * L, x.dtype)
     for task in range(start, stop):
         c, n0 = task // blocks, (task % blocks) * B
-        images = min(B, N - n0)
         _move_block(x, c, n0, stride, padding, columns, B, buffer, True)
+        _move_output_block(dy_block, dy, n0, c, B, True)
         dx_buffer[:] = 0
         dw_sums = dw_per_block[task % blocks, c]
         dw_sums[:] = 0
-        dy_planes = dy[n0:n0 + images, c]          # (images, Ho, Wo)
         for i in range(Ho):
-            for j in range(Wo):                     # the images innermost, as in _move_block
-                pixel = dy_row[j * B:]
-                for n in range(images):
-                    pixel[n] = dy_planes[n, i, j]
+            dy_row = dy_block[i * L:(i + 1) * L]
             row, dx_row = buffer[i * row_step:], dx_buffer[i * row_step:]
             for t in range(K * K):
                 weight = w[c, t // K, t % K]
@@ -221,11 +279,11 @@ def _backward_kernel(dy, x, w, offsets, stride, padding, columns, B, blocks, siz
         _move_block(dx, c, n0, stride, padding, columns, B, dx_buffer, False)
 
 
-def _taps_in_groups(tap_weights, offsets):
+def _taps_in_groups(tap_weights, offsets, group=TAPS_PER_PASS):
     """(tap_weights (C, T), offsets (T,)) padded with weight-0 taps at offset 0 to a multiple T of
-    TAPS_PER_PASS. A padded tap adds 0 * x = 0."""
+    ``group``, the taps of one pass. A padded tap adds 0 * x = 0."""
     C, T = tap_weights.shape
-    padding = -T % TAPS_PER_PASS
+    padding = -T % group
     return (np.concatenate([tap_weights, np.zeros((C, padding), tap_weights.dtype)], axis=1),
             np.concatenate([offsets, np.zeros(padding, np.int64)]))
 
@@ -239,8 +297,8 @@ def _tap_pairs(w, layout):
     first = np.concatenate([w, zero_row], axis=1).reshape(C, -1)
     second = np.concatenate([zero_row, w], axis=1).reshape(C, -1)
     offsets = layout.tap_offsets(K + 1, K, 1)
-    first, padded = _taps_in_groups(first, offsets)
-    second, _ = _taps_in_groups(second, offsets)
+    first, padded = _taps_in_groups(first, offsets, PAIRS_PER_PASS)
+    second, _ = _taps_in_groups(second, offsets, PAIRS_PER_PASS)
     return np.stack([first, second]), padded
 
 
