@@ -206,6 +206,35 @@ def test_simd_transpose_8x8_equals_its_loop_and_touches_nothing_else(dtype):
     assert np.count_nonzero(dst == -1.0) == dst.size - 64
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rows", [1, 2])
+def test_simd_taps_in_registers_equal_their_loop(rows, dtype):
+    # one chunk of CHUNK lanes of `rows` output rows, from lane `at` on, summed over 11 taps whose
+    # offsets go up and down; the lanes around the chunk must not change
+    from tinyinvo.ops.numba_backend.simd import CHUNK, add_tap_pairs_in_registers, add_taps_in_registers, add_taps_loop
+
+    @numba.njit
+    def add_taps(row, weights, offsets, y, at):
+        if y.shape[0] == 2:
+            add_tap_pairs_in_registers(row, weights, offsets, y, at)
+        else:
+            add_taps_in_registers(row, weights, offsets, y, at)
+
+    rng = np.random.default_rng(rows)
+    row = rng.standard_normal(3 * CHUNK + 40).astype(dtype)
+    weights = rng.standard_normal((rows, 11)).astype(dtype)
+    offsets = rng.permutation(40)[:11].astype(np.int64)
+    y = rng.standard_normal((rows, 3 * CHUNK)).astype(dtype)
+    before, expected = y.copy(), y.copy()
+    add_taps(row, weights, offsets, y, CHUNK + 3)
+    add_taps_loop(row, weights, offsets, expected, CHUNK + 3)
+    np.testing.assert_allclose(y, expected, rtol=TOLERANCE[dtype])
+    outside = np.ones(y.shape, bool)
+    outside[:, CHUNK + 3:2 * CHUNK + 3] = False
+    assert np.array_equal(y[outside], before[outside])
+    assert not np.any(y[~outside] == before[~outside])
+
+
 def test_the_numba_kernels_run_as_plain_python_under_numba_disable_jit():
     # The debugging route the README and lecture 6 promise: NUMBA_DISABLE_JIT=1 runs the kernels'
     # own code as Python, the SIMD transposition (an LLVM intrinsic) as its plain loop.

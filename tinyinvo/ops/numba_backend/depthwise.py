@@ -15,15 +15,16 @@ output row is ONE long unit-stride loop with a single weight,
 with no bounds test (the zero border supplies the zeros) and, unlike the flat rows of
 ``involution.py``, no garbage columns: every multiply-add is useful, however small the map. That is
 what makes small maps (8x8, 4x4) fast, where a per-image plane would be mostly border. The forward
-adds three taps per pass (``TAPS_PER_PASS``: a row of a 3x3 filter), so one load and one store of
-y_row serve three multiply-adds; the backward does both gradients in one pass per tap.
+keeps a chunk of an output row in vector registers while all the taps go by
+(``simd.add_taps_in_registers``), so it loads only the buffer, never the outputs; the backward
+does both gradients in one pass per tap.
 
 Row pairs (stride 1, K >= PAIRED_ROWS_MIN_K): output rows i and i + 1 read K - 1 buffer rows in
 common (row i + m is tap row m of output row i and tap row m - 1 of row i + 1). So the forward
-takes two output rows at once, and each number it loads from the buffer feeds a multiply-add for
-each of the two: "tap pairs" (m, q), m = 0 .. K, with a weight 0 where a row has no such tap,
-four pairs per pass (``PAIRS_PER_PASS``). The loads, not the multiply-adds, are what limit these
-loops. For 3x3 filters the two zero rows of weights cost more than the shared loads save.
+takes two output rows at once: for the tap pairs (m, q), m = 1 .. K-1, each number it loads from
+the buffer feeds a multiply-add for each of the two (``simd.add_tap_pairs_in_registers``); row i
+alone takes its tap row 0 and row i + 1 alone its tap row K - 1. For 3x3 filters, which share only
+one tap row out of three, the extra passes cost more than the shared loads save.
 
 The price of the batch-last layout: moving a block into the buffer, and its output rows (kept
 batch-last in ``block`` until the last tap) back out, is a transposition. Numba's loops would move
@@ -49,11 +50,10 @@ from numba import get_num_threads, njit
 from tinyinvo.ops.checks import output_size
 from tinyinvo.ops.numba_backend import team
 from tinyinvo.ops.numba_backend.planes import inside_range
-from tinyinvo.ops.numba_backend.simd import LANES, transpose_8x8
+from tinyinvo.ops.numba_backend.simd import (CHUNK, LANES, add_tap_pairs_in_registers, add_taps_in_registers,
+                                               transpose_8x8)
 
 ROW_LANES = 128         # numbers in an output row of a block, at least: loops long enough for SIMD
-TAPS_PER_PASS = 3       # taps added to an output row in one pass over it (see _add_taps)
-PAIRS_PER_PASS = 4      # tap pairs added to two output rows in one pass over them (see _add_tap_pairs)
 PAIRED_ROWS_MIN_K = 5   # stride-1 filters this large or larger take output rows in pairs (see above)
 PIECES_PER_THREAD = 4   # pieces of work per thread (team.py): a slow thread takes fewer of them
 
@@ -183,41 +183,23 @@ def _move_output_block(block, y, n0, c, B, into_block):
 
 
 @njit(nogil=True, fastmath=True, cache=True)
-def _add_taps(row, weights, offsets, y_row):
-    # y_row[u] += sum_t weights[t] * row[offsets[t] + u], three taps per pass: ONE loop over the row,
-    # unit-stride in y_row and in the three buffer slices, SIMD multiply-adds on L1-resident data.
-    # (weights and offsets are padded with weight-0 taps at offset 0 to a multiple of three.)
-    for t in range(0, len(offsets), TAPS_PER_PASS):
-        w0, w1, w2 = weights[t], weights[t + 1], weights[t + 2]
-        x0, x1, x2 = row[offsets[t]:], row[offsets[t + 1]:], row[offsets[t + 2]:]
-        for u in range(len(y_row)):
-            y_row[u] += w0 * x0[u] + w1 * x1[u] + w2 * x2[u]
-
-
-@njit(nogil=True, fastmath=True, cache=True)
-def _add_tap_pairs(row, weights_a, weights_b, offsets, y_a, y_b):
-    # _add_taps for output rows i (y_a) and i + 1 (y_b) at once: tap pair t reads the buffer at
-    # offsets[t] for both rows, with weight weights_a[t] for row i and weights_b[t] for row i + 1.
-    for t in range(0, len(offsets), PAIRS_PER_PASS):
-        a0, a1, a2, a3 = weights_a[t], weights_a[t + 1], weights_a[t + 2], weights_a[t + 3]
-        b0, b1, b2, b3 = weights_b[t], weights_b[t + 1], weights_b[t + 2], weights_b[t + 3]
-        x0, x1, x2, x3 = row[offsets[t]:], row[offsets[t + 1]:], row[offsets[t + 2]:], row[offsets[t + 3]:]
-        for u in range(len(y_a)):
-            v0, v1, v2, v3 = x0[u], x1[u], x2[u], x3[u]
-            y_a[u] += a0 * v0 + a1 * v1 + a2 * v2 + a3 * v3
-            y_b[u] += b0 * v0 + b1 * v1 + b2 * v2 + b3 * v3
-
-
-@njit(nogil=True, cache=True)
-def _copy_row_out(y_row, y, n0, c, i, B):
-    # row i of channel c of images n0, n0+1, ... (as many as y has): y[n0 + n, c, i, j] = y_row[j*B + n]
-    N, C, Ho, Wo = y.shape
-    images = min(B, N - n0)
-    tiled = _move_tiles(y.reshape(-1), ((n0 * C + c) * Ho + i) * Wo, C * Ho * Wo, y_row, 0, B, images, Wo, False)
-    for n in range(images):
-        out, lanes = y[n0 + n, c, i, tiled:], y_row[tiled * B + n:]
-        for j in range(Wo - tiled):
-            out[j] = lanes[j * B]
+def _add_taps(row, weights, offsets, y):
+    """y[s, u] += sum_t weights[s, t] * row[offsets[t] + u], for the S output rows of y (S, L), S = 1,
+    or 2 for a row pair; weights (S, T). Chunks of CHUNK lanes go through ``simd.py`` with their
+    sums in registers, the last L % CHUNK lanes through this loop, each sum in the same tap order."""
+    S, L = y.shape
+    done = L - L % CHUNK
+    for at in range(0, done, CHUNK):
+        if S == 2:
+            add_tap_pairs_in_registers(row, weights, offsets, y, at)
+        else:
+            add_taps_in_registers(row, weights, offsets, y, at)
+    for s in range(S):
+        out = y[s, done:]
+        for t in range(len(offsets)):
+            weight, x = weights[s, t], row[done + offsets[t]:]
+            for u in range(L - done):
+                out[u] += weight * x[u]
 
 
 @njit(nogil=True, fastmath=True, cache=True)
@@ -226,21 +208,24 @@ def _forward_kernel(x, tap_weights, offsets, pair_weights, pair_offsets, stride,
     # Tasks start .. stop-1, each (channel c, block of images), on one thread; the team (team.py)
     # runs the pieces of tasks in parallel. The buffer's border is zeroed once and stays zero.
     # Output rows in pairs while there are two left, if the tap pairs are given (pair_offsets not
-    # empty; pair_weights[0] for the first row of a pair, [1] for the second), then one at a time.
+    # empty), then one at a time. Row i of a pair alone takes tap row 0, the pair the tap pairs,
+    # row i + 1 alone its tap row K - 1: each sum in tap order, as for a row alone. The block holds
+    # the Ho output rows, batch-last, (Ho, Wo*B).
     Ho, Wo = y.shape[2], y.shape[3]
-    L = Wo * B
-    buffer, block = np.zeros(size, x.dtype), np.empty(Ho * L, x.dtype)
+    K = len(offsets) - len(pair_offsets)       # with pairs: K*K taps, (K-1)*K of them in pairs
+    buffer, block = np.zeros(size, x.dtype), np.empty((Ho, Wo * B), x.dtype)
     paired_rows = Ho - Ho % 2 if len(pair_offsets) > 0 else 0
     for task in range(start, stop):
         c, n0 = task // blocks, (task % blocks) * B
         _move_block(x, c, n0, stride, padding, columns, B, buffer, True)
         block[:] = 0
         for i in range(0, paired_rows, 2):
-            _add_tap_pairs(buffer[i * row_step:], pair_weights[0, c], pair_weights[1, c], pair_offsets,
-                           block[i * L:(i + 1) * L], block[(i + 1) * L:(i + 2) * L])
+            _add_taps(buffer[i * row_step:], tap_weights[c, :, :K], offsets[:K], block[i:i + 1])
+            _add_taps(buffer[i * row_step:], pair_weights[c], pair_offsets, block[i:i + 2])
+            _add_taps(buffer[(i + 1) * row_step:], tap_weights[c, :, -K:], offsets[-K:], block[i + 1:i + 2])
         for i in range(paired_rows, Ho):
-            _add_taps(buffer[i * row_step:], tap_weights[c], offsets, block[i * L:(i + 1) * L])
-        _move_output_block(block, y, n0, c, B, False)
+            _add_taps(buffer[i * row_step:], tap_weights[c], offsets, block[i:i + 1])
+        _move_output_block(block.reshape(-1), y, n0, c, B, False)
 
 
 @njit(nogil=True, fastmath=True, cache=True)
@@ -279,27 +264,12 @@ def _backward_kernel(dy, x, w, offsets, stride, padding, columns, B, blocks, siz
         _move_block(dx, c, n0, stride, padding, columns, B, dx_buffer, False)
 
 
-def _taps_in_groups(tap_weights, offsets, group=TAPS_PER_PASS):
-    """(tap_weights (C, T), offsets (T,)) padded with weight-0 taps at offset 0 to a multiple T of
-    ``group``, the taps of one pass. A padded tap adds 0 * x = 0."""
-    C, T = tap_weights.shape
-    padding = -T % group
-    return (np.concatenate([tap_weights, np.zeros((C, padding), tap_weights.dtype)], axis=1),
-            np.concatenate([offsets, np.zeros(padding, np.int64)]))
-
-
 def _tap_pairs(w, layout):
-    """(pair_weights (2, C, T), offsets (T,)): the tap pairs (m, q), m = 0 .. K, of two output rows,
-    stride 1: the buffer place of tap (m, q) of row i is that of tap (m - 1, q) of row i + 1.
-    pair_weights[0] = w[:, m, q] (0 for m = K), pair_weights[1] = w[:, m - 1, q] (0 for m = 0)."""
+    """(pair_weights (C, 2, T), offsets (T,)), T = (K-1)*K: the taps (m, q), m = 1 .. K-1, of output
+    row i, which are the taps (m - 1, q) of row i + 1 at the same buffer place (stride 1).
+    pair_weights[:, 0] = w[:, m, q] and pair_weights[:, 1] = w[:, m - 1, q]."""
     C, K = w.shape[:2]
-    zero_row = np.zeros((C, 1, K), w.dtype)
-    first = np.concatenate([w, zero_row], axis=1).reshape(C, -1)
-    second = np.concatenate([zero_row, w], axis=1).reshape(C, -1)
-    offsets = layout.tap_offsets(K + 1, K, 1)
-    first, padded = _taps_in_groups(first, offsets, PAIRS_PER_PASS)
-    second, _ = _taps_in_groups(second, offsets, PAIRS_PER_PASS)
-    return np.stack([first, second]), padded
+    return np.ascontiguousarray(np.stack([w[:, 1:], w[:, :-1]], axis=1).reshape(C, 2, -1)), layout.offsets[K:]
 
 
 def depthwise_conv2d_forward(x, w, *, stride=1, padding=0):
@@ -316,15 +286,15 @@ def depthwise_conv2d_forward(x, w, *, stride=1, padding=0):
     stride, padding = int(stride), int(padding)
     y = np.empty((N, C, output_size(H, K, stride, padding), output_size(W, K, stride, padding)), x.dtype)
     layout = _Layout(x.shape, K, stride, padding)
-    tap_weights, offsets = _taps_in_groups(w.reshape(C, K * K), layout.offsets)
+    tap_weights = np.ascontiguousarray(w.reshape(C, 1, K * K))     # one output row at a time
     if stride == 1 and K >= PAIRED_ROWS_MIN_K:
         pair_weights, pair_offsets = _tap_pairs(w, layout)
     else:
-        pair_weights, pair_offsets = np.zeros((2, C, 0), w.dtype), np.zeros(0, np.int64)
+        pair_weights, pair_offsets = np.zeros((C, 2, 0), w.dtype), np.zeros(0, np.int64)
 
     def forward_tasks(tasks):
-        _forward_kernel(x, tap_weights, offsets, pair_weights, pair_offsets, *layout.args(stride, padding),
-                        *tasks, y)
+        _forward_kernel(x, tap_weights, layout.offsets, pair_weights, pair_offsets,
+                        *layout.args(stride, padding), *tasks, y)
 
     team.run_pieces(forward_tasks, layout.pieces)
     return y
