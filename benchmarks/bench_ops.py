@@ -10,11 +10,13 @@ reaches, against a measured float32 SGEMM peak (compute) and a large parallel ar
 The PyTorch involution is the paper's reference code: unfold x, view it as (N, G, C/G, K*K, Ho, Wo),
 multiply by the kernel, sum over K*K; all PyTorch backward passes are autograd's.
 
-Each framework runs as a user runs it: in fresh processes of its own, with its own threads (the
-Numba process never imports torch, and the NumPy reference's BLAS threads, which keep spinning
-for a while after each product, never run next to another framework's kernels). P rounds of
-processes, the frameworks taking turns (who goes first rotates); in each process every variant
-runs once per round for R rounds, interleaved, and its median is taken; the table gives the median
+Each framework runs as a user runs it: in fresh processes of its own, with its own threads and its
+own way of idling them (OMP_WAIT_POLICY stays unset unless you set it: PASSIVE would make
+PyTorch's OpenMP threads sleep, and wake again, around every op). The Numba process never imports
+torch, and the NumPy reference's BLAS threads, which keep spinning for a while after each
+product, never run next to another framework's kernels. P rounds of processes, the frameworks
+taking turns (who goes first rotates); in each process every variant runs once per round for R
+rounds, interleaved, and its median is taken; the table gives the median
 over the P processes. Also reported: the first-call time of the Numba kernels with a cold cache
 (compilation) and a warm one (loading from the cache), each in a fresh subprocess.
 Results go to a JSON file (default benchmarks/results/ops.json).
@@ -41,7 +43,7 @@ def parse_args():
 
 ARGS = parse_args() if __name__ == "__main__" else None
 if ARGS is not None:
-    pin_threads(ARGS.threads)
+    pin_threads(ARGS.threads, idle_threads_sleep=False)   # every framework in processes of its own
 
 import importlib.metadata  # noqa: E402
 import importlib.util  # noqa: E402

@@ -77,10 +77,7 @@ def parse_args():
 
 ARGS = parse_args() if __name__ == "__main__" else None
 if ARGS is not None:
-    _user_wait_policy = os.environ.get("OMP_WAIT_POLICY")
-    pin_threads(ARGS.threads)
-    if (ARGS.separate_processes or ARGS.worker) and _user_wait_policy is None:
-        del os.environ["OMP_WAIT_POLICY"]   # as a user runs it: every library with its own default
+    pin_threads(ARGS.threads, idle_threads_sleep=not (ARGS.separate_processes or ARGS.worker))
     if ARGS.worker == "tinyinvo" and ARGS.torch_first:   # the trap: torch and one op before tinyinvo
         import torch  # noqa: E402
         torch.set_num_threads(ARGS.threads)

@@ -21,9 +21,12 @@ def benchmark_parser(description, json_name):
     return parser
 
 
-def pin_threads(threads):
-    """Use ``threads`` threads in BLAS, OpenMP and Numba; idle OpenMP threads sleep instead of
-    spinning (spinning threads steal the cores the working ones need, in every framework alike)."""
+def pin_threads(threads, *, idle_threads_sleep=True):
+    """Use ``threads`` threads in BLAS, OpenMP and Numba. With idle_threads_sleep, idle OpenMP
+    threads sleep instead of spinning (spinning threads steal the cores the working ones need, when
+    two frameworks share a process), unless OMP_WAIT_POLICY is set already. Without it, every
+    framework keeps its own default, as a user runs it in a process of its own."""
     for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         os.environ[variable] = str(threads)
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if idle_threads_sleep:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
