@@ -9,7 +9,8 @@
 - ``relu.py``: ReLU's forward/backward, one pass over memory on every core.
 - ``add.py``: a + b (a residual block's sum), one pass over memory on every core.
 - ``planes.py``: the zero-padded, polyphase plane buffers and the work split they all share.
-- ``simd.py``: an 8x8 transposition in SIMD registers (an LLVM intrinsic) for depthwise's batch-last copies.
+- ``simd.py``: two LLVM intrinsics for depthwise: an 8x8 transposition in SIMD registers (its
+  batch-last copies), and output rows summed over all taps in registers.
 - ``threads.py``: starts Numba's threads with idle threads that sleep, even next to PyTorch.
 
 All kernels are compiled on first use, once per dtype (float32, float64), and cached on disk
