@@ -19,6 +19,8 @@ where the vectoriser gives up we can say it ourselves. Both functions serve ``de
   hand-written convolution kernel does.
 
 Under ``NUMBA_DISABLE_JIT=1`` (debugging) each is its plain loop of the same name + ``_loop``.
+Editing this file? Numba's disk cache keys each compiled kernel on the kernel's own source file,
+so the depthwise kernels would keep the old code: delete their ``__pycache__/depthwise*.nbi`` files.
 """
 
 from llvmlite import ir
@@ -64,6 +66,12 @@ def _vector_at(builder, pointer, number):
     return builder.bitcast(pointer, ir.VectorType(number, LANES).as_pointer())
 
 
+def _splat(builder, value, vector):
+    """A vector with ``value`` in every lane."""
+    one = builder.insert_element(ir.Constant(vector, ir.Undefined), value, ir.Constant(ir.IntType(32), 0))
+    return builder.shuffle_vector(one, ir.Constant(vector, ir.Undefined), _int_vector([0] * LANES))
+
+
 @intrinsic
 def _transpose_8x8_simd(typingctx, src, src_at, src_stride, dst, dst_at, dst_stride):
     signature = types.void(src, types.intp, types.intp, dst, types.intp, types.intp)
@@ -104,40 +112,40 @@ def _taps_in_registers(outputs):
         signature = types.void(row, weights, offsets, y, types.intp)
 
         def codegen(context, builder, sig, args):
-            arrays = [context.make_array(kind)(context, builder, value) for kind, value in zip(sig.args[:4], args[:4])]
+            arrays = [context.make_array(kind)(context, builder, value)
+                      for kind, value in zip(sig.args[:4], args[:4])]
             at = args[4]
 
             def pointer(i, *indices):              # to element [indices] of argument i
                 index = [ir.Constant(at.type, k) if isinstance(k, int) else k for k in indices]
                 return cgutils.get_item_pointer(context, builder, sig.args[i], arrays[i], index)
 
+            def vector_pointer(i, first, *at_lane):     # to argument i's LANES numbers from [first, *at_lane]
+                return _vector_at(builder, pointer(i, first, *at_lane), number)
+
+            def plus(index, lanes):
+                return builder.add(index, ir.Constant(at.type, lanes))
+
             number = arrays[0].data.type.pointee
             vector, align = ir.VectorType(number, LANES), context.get_abi_sizeof(number)
             fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vector, [vector] * 3),
                                                  f"llvm.fma.v{LANES}f{8 * align}")
-
-            def lanes_of(s, r):                    # y[s, at + r*LANES:], as a vector pointer
-                return _vector_at(builder, pointer(3, s, builder.add(at, ir.Constant(at.type, r * LANES))), number)
-
-            sums = [[cgutils.alloca_once_value(builder, builder.load(lanes_of(s, r), align=align))
+            # The sums start as y's numbers, in stack slots that LLVM's first optimisation (mem2reg)
+            # turns into registers: nothing in the loop below goes through memory but the inputs.
+            sums = [[cgutils.alloca_once_value(builder, builder.load(vector_pointer(3, s, plus(at, r * LANES)),
+                                                                     align=align))
                      for r in range(ROW_VECTORS)] for s in range(outputs)]
-            taps = builder.extract_value(arrays[2].shape, 0)
-            with cgutils.for_range(builder, taps) as loop:
+            with cgutils.for_range(builder, builder.extract_value(arrays[2].shape, 0)) as loop:   # the taps
                 t = loop.index
                 start = builder.add(at, builder.load(pointer(2, t)))
-                weights = []
-                for s in range(outputs):           # weights[s, t] in every lane
-                    one = builder.insert_element(ir.Constant(vector, ir.Undefined), builder.load(pointer(1, s, t)),
-                                                 ir.Constant(ir.IntType(32), 0))
-                    weights.append(builder.shuffle_vector(one, ir.Constant(vector, ir.Undefined), _int_vector([0] * LANES)))
+                weights = [_splat(builder, builder.load(pointer(1, s, t)), vector) for s in range(outputs)]
                 for r in range(ROW_VECTORS):
-                    x = builder.load(_vector_at(builder, pointer(0, builder.add(start, ir.Constant(at.type, r * LANES))),
-                                                number), align=align)
+                    x = builder.load(vector_pointer(0, plus(start, r * LANES)), align=align)
                     for s in range(outputs):
                         builder.store(builder.call(fma, [weights[s], x, builder.load(sums[s][r])]), sums[s][r])
             for s in range(outputs):
                 for r in range(ROW_VECTORS):
-                    builder.store(builder.load(sums[s][r]), lanes_of(s, r), align=align)
+                    builder.store(builder.load(sums[s][r]), vector_pointer(3, s, plus(at, r * LANES)), align=align)
             return context.get_dummy_value()
 
         return signature, codegen
@@ -146,7 +154,8 @@ def _taps_in_registers(outputs):
 
 
 if config.DISABLE_JIT:
-    transpose_8x8, add_taps_in_registers, add_tap_pairs_in_registers = transpose_8x8_loop, add_taps_loop, add_taps_loop
+    transpose_8x8 = transpose_8x8_loop
+    add_taps_in_registers = add_tap_pairs_in_registers = add_taps_loop
 else:
     transpose_8x8 = _transpose_8x8_simd
     add_taps_in_registers, add_tap_pairs_in_registers = _taps_in_registers(1), _taps_in_registers(2)
