@@ -11,8 +11,8 @@ plane per tap, generated for every pixel. So each thread first copies the kernel
 to the same pitch (``kernel_flat``, garbage columns zero) and reuses it for the C // G channels of
 the group, which amortises the copy.
 
-The forward adds three taps per pass over y_flat (``TAPS_PER_PASS``, as in ``depthwise.py``): one
-load and one store of y_flat then serve three multiply-adds, and these loops are limited by their
+The forward adds three taps per pass over y_flat (``TAPS_PER_PASS``): one load and one store of
+y_flat then serve three multiply-adds, and these loops are limited by their
 loads and stores, not by the multiply-adds. (The backward cannot do the same: three taps' dx
 slices overlap, so one pass would add into the same dx entries from different taps.)
 """
