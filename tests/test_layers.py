@@ -189,6 +189,26 @@ def test_linear_gradients():
     assert_gradients(Linear(5, 4), randn(3, 5))
 
 
+def test_linear_runs_its_products_on_one_blas_thread(monkeypatch):
+    # On several BLAS threads, BLAS's idle threads would spin on the cores the next layers need
+    # (tinyinvo.backend.blas_on_one_thread): forward and backward each take their products there.
+    import contextlib
+
+    import tinyinvo.nn.linear as linear_module
+
+    entered = []
+
+    @contextlib.contextmanager
+    def recording():
+        entered.append(True)
+        yield
+
+    monkeypatch.setattr(linear_module, "blas_on_one_thread", recording)
+    layer = Linear(5, 4)
+    layer.backward(np.ones_like(layer.forward(randn(3, 5).astype(np.float32))))
+    assert len(entered) == 2
+
+
 def test_relu_gradients():
     assert_gradients(ReLU(), away_from_zero(2, 3, 4, 5))
 

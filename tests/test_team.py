@@ -6,7 +6,7 @@ import numba
 import pytest
 from threadpoolctl import threadpool_info
 
-from tinyinvo.backend import set_num_threads
+from tinyinvo.backend import blas_on_one_thread, set_num_threads
 from tinyinvo.ops.numba_backend import team
 
 needs_two_threads = pytest.mark.skipif(
@@ -49,6 +49,18 @@ def test_blas_runs_on_one_thread_inside_a_piece_and_gets_its_threads_back(two_th
     before = blas_threads(None)
     assert all(counts == [1] * len(before) for counts in team.run_pieces(blas_threads, [0, 1, 2]))
     assert blas_threads(None) == before
+
+
+@needs_two_threads
+def test_blas_on_one_thread_limits_blas_inside_the_block_only(two_threads):
+    def blas_threads():
+        return [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+
+    before = blas_threads()
+    assert before and max(before) == 2          # set_num_threads(2) gave BLAS two threads
+    with blas_on_one_thread():
+        assert blas_threads() == [1] * len(before)
+    assert blas_threads() == before
 
 
 @needs_two_threads

@@ -10,6 +10,7 @@ can step through them with a debugger or add prints (slowly).
 
 import importlib
 import os
+from contextlib import contextmanager
 
 BACKENDS = ("numpy", "numba")
 
@@ -72,3 +73,25 @@ def set_num_threads(count):
                          f"{numba.config.NUMBA_NUM_THREADS} (set NUMBA_NUM_THREADS before Python starts)")
     numba.set_num_threads(count)
     threadpool_limits(count)
+
+
+_blas_libraries = None   # threadpoolctl's handle on the BLAS libraries loaded, found on first use
+
+
+@contextmanager
+def blas_on_one_thread():
+    """Inside this ``with`` block, NumPy's matrix products (BLAS) run on the calling thread alone.
+
+    tinyinvo runs its products this way and supplies the parallelism itself (see
+    ``ops/numba_backend/team.py``). Why not let BLAS use its threads? After a product on several
+    threads, OpenBLAS keeps its helper threads spinning on their cores for a long while (up to about
+    a tenth of a second), waiting for the next product. The layers that run next need those cores
+    for their own threads, and would run at one thread's speed until the spinning stops.
+    """
+    global _blas_libraries
+    from threadpoolctl import ThreadpoolController
+
+    if _blas_libraries is None:
+        _blas_libraries = ThreadpoolController()
+    with _blas_libraries.limit(limits=1, user_api="blas"):
+        yield

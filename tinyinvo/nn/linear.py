@@ -1,7 +1,13 @@
-"""The fully connected layer, y = x @ w.T + b (the classifier at the end of a network)."""
+"""The fully connected layer, y = x @ w.T + b (the classifier at the end of a network).
+
+Its matrix products are small (a batch of feature vectors times a few classes), and run on one
+BLAS thread: on several, BLAS's threads would go on spinning on the cores that the next layers'
+kernels need (``tinyinvo.backend.blas_on_one_thread``).
+"""
 
 import numpy as np
 
+from tinyinvo.backend import blas_on_one_thread
 from tinyinvo.nn.init import as_generator, check_int, float_dtype, kaiming_normal
 from tinyinvo.nn.layer import Layer
 from tinyinvo.ops.checks import check_float_array, check_same_dtype
@@ -30,13 +36,15 @@ class Linear(Layer):
             raise ValueError(f"Linear({self.in_features}, {self.out_features}) got x with "
                              f"{x.shape[1]} features (x.shape={x.shape})")
         self.cache = x
-        return x @ self.params["w"].T + self.params["b"]
+        with blas_on_one_thread():
+            return x @ self.params["w"].T + self.params["b"]
 
     def backward(self, dy):
         """dy: (N, Co) -> dx: (N, Ci); sets grads["w"] = dy.T @ x (Co, Ci), grads["b"] = sum_n dy."""
         x = self.saved_for_backward()
-        self.grads = {"w": dy.T @ x, "b": dy.sum(axis=0)}
-        return dy @ self.params["w"]
+        with blas_on_one_thread():
+            self.grads = {"w": dy.T @ x, "b": dy.sum(axis=0)}
+            return dy @ self.params["w"]
 
     def extra_repr(self):
         return f"{self.in_features}, {self.out_features}"

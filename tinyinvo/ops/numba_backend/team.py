@@ -8,8 +8,8 @@ Why not let BLAS use the threads? A dense convolution here is many small matrix 
 image for a 1x1 conv, one per batch of images for a KxK conv (see conv.py). BLAS splits every
 product among its threads, and for small products the splitting costs about what it saves. Worse,
 BLAS's idle threads keep spinning on their cores for a while after each product, just when the
-other threads need those cores. So inside a team BLAS runs on one thread, and the team supplies
-the parallelism.
+other threads need those cores. So inside a team BLAS runs on one thread
+(``tinyinvo.backend.blas_on_one_thread``), and the team supplies the parallelism.
 
 Same bits for any number of threads: a piece's work never depends on which thread runs it, and
 the results of the pieces come back in piece order, for the caller to add up in that order.
@@ -26,10 +26,10 @@ import os
 from concurrent.futures import ThreadPoolExecutor, wait
 
 import numba
-from threadpoolctl import ThreadpoolController
+
+from tinyinvo.backend import blas_on_one_thread
 
 _helpers = None                   # the ThreadPoolExecutor, started on first use
-_blas = ThreadpoolController()    # BLAS's thread count, set to 1 while a team runs
 
 
 def batches(total, size):
@@ -53,7 +53,7 @@ def run_pieces(work, pieces):
             index = next(next_piece)
 
     threads = min(numba.get_num_threads(), len(pieces))
-    with _blas.limit(limits=1, user_api="blas"):
+    with blas_on_one_thread():
         helpers = [_helper_pool().submit(take_pieces) for _ in range(threads - 1)]
         try:
             take_pieces()
