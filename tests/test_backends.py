@@ -132,16 +132,16 @@ def test_pointwise_conv_matches_numpy_on_a_larger_batch(stride):
 
 
 def test_conv_in_several_im2col_batches_matches_numpy(monkeypatch):
-    # The Numba conv unfolds COLS_BUDGET entries' worth of images at a time; with a budget of two
-    # images' cols, 5 images go through in batches of 2, 2 and 1: later batches start at an offset,
-    # and the last one uses only the first rows of the buffers (cols, y and the channels-last dy).
+    # The Numba conv unfolds at most COLS_BUDGET entries' worth of images at a time; with a budget
+    # of two images' cols, 5 images go through in batches of 1, 1, 1 and 2 (team.even_batches):
+    # later batches start at an offset, and the last one is larger than the first three.
     from tinyinvo.ops.numba_backend import conv as numba_conv
 
     inputs = make_inputs("conv", (5, 9, 8, 3, 2, 1), C=C, seed=0)
     x = inputs[0]
     one_image = C * 3 * 3 * numba_conv._Unfold(x.shape, 3, 2, 1).pixels
     monkeypatch.setattr(numba_conv, "COLS_BUDGET", 2 * one_image)
-    assert numba_conv._Unfold(x.shape, 3, 2, 1).batch == 2
+    assert numba_conv._Unfold(x.shape, 3, 2, 1).batches == [(0, 1), (1, 2), (2, 3), (3, 5)]
     assert_backends_agree("conv", inputs)
 
 

@@ -27,6 +27,27 @@ def test_batches_cover_every_item_once_in_order():
     assert team.batches(0, 3) == []
 
 
+@pytest.mark.parametrize("total, largest", [(128, 14), (128, 28), (128, 3), (128, 200), (5, 2), (3, 10),
+                                            (7, 1)])
+def test_even_batches_cover_every_item_once_evenly_in_a_multiple_of_four(total, largest):
+    batches = team.even_batches(total, largest)
+    assert [start for start, _ in batches] == [0] + [stop for _, stop in batches[:-1]]
+    assert batches[-1][1] == total
+    sizes = [stop - start for start, stop in batches]
+    assert all(1 <= size <= largest for size in sizes) and max(sizes) - min(sizes) <= 1
+    assert len(batches) == total or len(batches) % team.BATCHES_MULTIPLE == 0
+    assert len(batches) < -(-total // largest) + team.BATCHES_MULTIPLE      # no more than needed
+
+
+def test_even_batches_of_nothing_are_none():
+    assert team.even_batches(0, 3) == []
+
+
+def test_even_batches_of_128_images_share_evenly_on_two_or_four_threads():
+    # 5 batches of at most 28 images would leave one of two threads with 3 of them: 8 of 16 instead
+    assert team.even_batches(128, 28) == [(start, start + 16) for start in range(0, 128, 16)]
+
+
 @needs_two_threads
 def test_pieces_run_on_several_threads_and_come_back_in_piece_order(two_threads):
     barrier = threading.Barrier(2, timeout=10)   # only passes if two threads work at once

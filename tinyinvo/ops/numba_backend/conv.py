@@ -16,7 +16,8 @@ on its left: the shape that BLAS runs fastest when Co is small.
 Images go through in small batches so that ``cols`` (K*K times the size of x) stays in cache and
 the memory use stays bounded. The batches are the pieces of work that the threads share
 (team.py): one thread does a batch's im2col, products and col2im, with BLAS on one thread, and
-the batches' dw come back to be added in batch order.
+the batches' dw come back to be added in batch order. The batches are of equal size, and a
+multiple of 4 of them (team.even_batches): otherwise one thread could be left with a batch more.
 
 Channels last: a row of cols is the window under one output pixel. Each image is first copied
 into a zero-padded, channels-last buffer, (H + 2*padding, (W + 2*padding)*Ci): there, the K taps
@@ -36,7 +37,7 @@ from numba import njit
 from tinyinvo.ops.checks import output_size
 from tinyinvo.ops.numba_backend import team
 
-# Entries of the im2col buffer, which sets the images per batch: 2 MiB in float32, about what the
+# Entries of the im2col buffer, which caps the images per batch: 2 MiB in float32, about what the
 # L2 caches of a small machine hold, so that col2im reads the dcols that the matrix product just
 # wrote while they are still in cache. Larger budgets spill to memory, smaller ones make BLAS
 # calls too small to run at full speed (benchmarks/bench_ops.py times the convs).
@@ -122,8 +123,8 @@ class _Unfold:
         self.K, self.stride, self.padding = K, int(stride), int(padding)
         self.Ho, self.Wo = output_size(H, K, stride, padding), output_size(W, K, stride, padding)
         self.pixels = self.Ho * self.Wo                       # output pixels = rows of cols per image
-        self.batch = max(1, min(N, COLS_BUDGET // (Ci * K * K * self.pixels)))
-        self.batches = team.batches(N, self.batch)
+        largest = max(1, COLS_BUDGET // (Ci * K * K * self.pixels))     # images whose cols fit the budget
+        self.batches = team.even_batches(N, largest)
 
     def im2col(self, x_batch):
         """The (B*Ho*Wo, K*K*Ci) cols of a batch x_batch (B, Ci, H, W)."""

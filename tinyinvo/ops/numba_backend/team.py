@@ -37,6 +37,23 @@ def batches(total, size):
     return [(start, min(total, start + size)) for start in range(0, total, size)]
 
 
+# even_batches makes a multiple of this many batches (when there are that many items), so that 2
+# or 4 threads get equal shares: 5 batches of 26 images on 2 threads would give one thread 78
+# images and the other 52, and the whole call would wait for the first.
+BATCHES_MULTIPLE = 4
+
+
+def even_batches(total, largest):
+    """[(start, stop), ...]: ``total`` items in consecutive batches of at most ``largest``, sizes
+    within one of each other, as few batches as that allows once rounded up to a multiple of
+    BATCHES_MULTIPLE (or ``total`` batches of one, if fewer). The split depends on ``total`` and
+    ``largest`` only, never on the number of threads: same batches, same bits."""
+    fewest = -(-total // largest)                                   # ceil(total / largest)
+    count = min(total, -(-fewest // BATCHES_MULTIPLE) * BATCHES_MULTIPLE)
+    bounds = [total * k // max(count, 1) for k in range(count + 1)]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
 def run_pieces(work, pieces):
     """[work(piece) for piece in pieces], computed on ``numba.get_num_threads()`` threads.
 
