@@ -175,12 +175,12 @@ def _pointwise_backward(dy, x, w_matrix, stride):
         dw_matrix = np.zeros_like(w_matrix)
         for n in range(start, stop):                          # in image order
             dw_matrix += dy_matrices[n] @ x_matrices[n - start].T
-        dx_sampled = np.matmul(w_matrix.T, dy_matrices[start:stop])
-        if stride == 1:
-            dx[start:stop] = dx_sampled.reshape(dx[start:stop].shape)
+        if stride == 1:                                       # dx_sampled is dx: write it in place
+            np.matmul(w_matrix.T, dy_matrices[start:stop], out=dx[start:stop].reshape(x_matrices.shape))
         else:
             dx[start:stop] = 0
-            dx[start:stop, :, ::stride, ::stride] = dx_sampled.reshape(stop - start, -1, Ho, Wo)
+            dx[start:stop, :, ::stride, ::stride] = np.matmul(w_matrix.T, dy_matrices[start:stop]).reshape(
+                stop - start, -1, Ho, Wo)
         return dw_matrix
 
     dw_matrix = _add_in_order(team.run_pieces(backward_images, team.batches(N, POINTWISE_IMAGES)), w_matrix)
