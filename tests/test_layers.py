@@ -185,6 +185,34 @@ def test_global_avg_pool_gradients():
     assert_gradients(GlobalAvgPool(), randn(2, 3, 4, 5))
 
 
+def test_static_start_involution_starts_as_the_same_filter_at_every_pixel():
+    rng = np.random.default_rng(0)
+    layer = Involution2d(8, kernel_size=3, group_channels=4, reduction_ratio=2, static_start=True, rng=rng)
+    x = randn(2, 8, 5, 5).astype(np.float32)
+    layer.forward(x)
+    kernel = layer.last_kernel                              # (N, G, K, K, Ho, Wo)
+    expected = layer.span.params["b"].reshape(1, 2, 3, 3, 1, 1)
+    assert not layer.span.params["w"].any() and expected.std() > 0.1     # He-normal, fan_in K*K = 9
+    assert np.array_equal(kernel, np.broadcast_to(expected, kernel.shape))
+    # so the layer is a static grouped filter: channel c uses the filter of group c // 4
+    from tinyinvo import ops
+    w = np.repeat(layer.span.params["b"].reshape(2, 3, 3), 4, axis=0)
+    assert np.allclose(layer.forward(x), ops.depthwise_conv2d_forward(x, w, padding=1), atol=1e-5)
+    # and it learns a dynamic part: span.w gets a gradient
+    layer.backward(np.ones_like(x))
+    assert np.abs(layer.span.grads["w"]).max() > 0
+
+
+def test_static_start_is_for_involution_nets_only():
+    from tinyinvo.models import build
+
+    assert build(block="bottleneck", op="inv7", depth=26, width=16, static_start=True).config["static_start"]
+    with pytest.raises(ValueError, match="static_start=True .* it is for op='inv7', got op='dw7'"):
+        build(block="bottleneck", op="dw7", depth=26, width=8, static_start=True)
+    with pytest.raises(ValueError, match="static_start must be True or False"):
+        build(block="bottleneck", op="inv7", depth=26, width=8, static_start="yes")
+
+
 def test_linear_gradients():
     assert_gradients(Linear(5, 4), randn(3, 5))
 

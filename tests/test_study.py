@@ -192,9 +192,13 @@ def test_study_inverted_nets_take_the_fix_and_the_grid_keeps_the_published_defau
     specs = {spec.name: spec for spec in solve_grid(list(STUDY_MODELS), 32_000_000)}
     assert all(spec.zero_init_residual for spec in specs.values())
     assert [name for name, spec in specs.items() if spec.op_norm == "group"] == ["inverted-inv7"]
+    assert [name for name, spec in specs.items() if spec.static_start] == ["inverted-inv7"]
+    # a run's id hashes build_kwargs: the models without static_start keep the ids of their runs
+    # made before the switch existed
+    assert all(("static_start" in spec.build_kwargs()) == spec.static_start for spec in specs.values())
     # build's own defaults stay the papers' (lecture 7 diagnoses the as-built net)
     config = build(block="inverted", op="inv7", width=11, expansion=4).config
-    assert (config["op_norm"], config["zero_init_residual"]) == ("batch", False)
+    assert (config["op_norm"], config["zero_init_residual"], config["static_start"]) == ("batch", False, False)
     assert build("mbv2", width=16).config["zero_init_residual"] is False
     assert build("rednet26", width=16).config["zero_init_residual"] is True
 
@@ -227,7 +231,7 @@ def test_fixed_inverted_involution_net_stays_finite_where_the_as_built_one_overf
     test_losses = {}
     for fixed in (True, False):
         kwargs = spec.build_kwargs() if fixed else {**spec.build_kwargs(), "op_norm": "batch",
-                                                     "zero_init_residual": False}
+                                                     "zero_init_residual": False, "static_start": False}
         model = build(**kwargs, rng=make_rng(0, 0))
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # the as-built net's overflow

@@ -39,6 +39,35 @@ def test_a_rate_chosen_at_the_edge_of_the_search_is_flagged():
     assert "edge" not in format_tuning(rows[4:])
 
 
+def test_only_rows_of_the_design_that_runs_now_choose_its_rate(tmp_path):
+    # inverted-inv7 was tuned once as built and again after its fix (static_start): the rows of
+    # the first design must not take part in the choice for the second
+    from tinyinvo.study.grid import STUDY_MODELS, solve_grid
+    from tinyinvo.study.tuning import rows_of_designs
+
+    spec = solve_grid(["inverted-inv7"], 32_000_000)[0]
+    design = {column: getattr(spec, column) for column in results.DESIGN_COLUMNS}
+    assert STUDY_MODELS["inverted-inv7"]["static_start"] and design["static_start"]
+    now = [dict(tuning_row("inverted-inv7", lr, accuracy), **design) for lr, accuracy in ((0.1, 0.6), (0.2, 0.5))]
+    before = [dict(row, static_start=False, test_accuracy=0.9) for row in now]
+    other_width = [dict(now[0], width=spec.width + 1, lr=0.4, test_accuracy=0.95)]
+    assert rows_of_designs(before + now + other_width, [spec]) == now
+    assert choose_lrs(rows_of_designs(before + now + other_width, [spec]), [spec.name]) == {spec.name: 0.1}
+
+
+def test_a_results_file_from_before_static_start_reads_as_static_start_false(tmp_path):
+    row = {column: "" for column in results.COLUMNS if column != "static_start"}
+    row.update(run_id="abc", model="m", seed="0", test_accuracy="0.5", zero_init_residual="True",
+               nesterov="True", augment="True")
+    path = tmp_path / "results.csv"
+    path.write_text(",".join(row) + "\n" + ",".join(row.values()) + "\n")
+    (read,) = results.read_results(str(path))
+    assert read["static_start"] is False and read["model"] == "m" and read["test_accuracy"] == 0.5
+    # writing it back adds the column
+    results.write_results(str(path), [read])
+    assert "static_start" in path.read_text().splitlines()[0].split(",")
+
+
 def test_choose_lrs_refuses_test_set_rows_and_missing_models():
     with pytest.raises(ValueError, match=r"rows of \['a'\] were scored on the test set"):
         choose_lrs([tuning_row("a", 0.1, 0.5, split="test")], ["a"])

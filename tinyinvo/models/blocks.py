@@ -21,8 +21,9 @@ SPATIAL_OPS = ("conv3", "dw3", "dw7", "inv7")
 OP_NORMS = ("batch", "group")
 
 
-def spatial_op(op, channels, *, stride, rng, dtype):
-    """The layer in the block's spatial slot: channels -> channels, downsampling by ``stride``."""
+def spatial_op(op, channels, *, stride, rng, dtype, static_start=False):
+    """The layer in the block's spatial slot: channels -> channels, downsampling by ``stride``.
+    ``static_start``: an involution starts as a static filter (see ``Involution2d``)."""
     if op == "conv3":
         return Conv2d(channels, channels, 3, stride=stride, padding=1, bias=False, rng=rng, dtype=dtype)
     if op in ("dw3", "dw7"):
@@ -30,7 +31,7 @@ def spatial_op(op, channels, *, stride, rng, dtype):
         return DepthwiseConv2d(channels, K, stride=stride, padding=K // 2, bias=False, rng=rng,
                                dtype=dtype)
     if op == "inv7":
-        return Involution2d(channels, 7, stride=stride, rng=rng, dtype=dtype)
+        return Involution2d(channels, 7, stride=stride, static_start=static_start, rng=rng, dtype=dtype)
     raise ValueError(f"op must be one of {SPATIAL_OPS}, got {op!r}")
 
 
@@ -67,26 +68,28 @@ def residual(body, skip):
 
 
 def bottleneck_block(Ci, Co, *, op, stride, rng, dtype, expansion=4, zero_init_residual=True,
-                     op_norm="batch"):
+                     op_norm="batch", static_start=False):
     """1x1 reduce (Ci -> M = Co / expansion) -> spatial op (M -> M, stride) -> 1x1 expand (M -> Co)."""
     M = Co // expansion
     body = Sequential(
         conv_bn(Ci, M, 1, rng=rng, dtype=dtype),
-        spatial_op(op, M, stride=stride, rng=rng, dtype=dtype), *op_norm_relu(op_norm, M, dtype=dtype),
+        spatial_op(op, M, stride=stride, rng=rng, dtype=dtype, static_start=static_start),
+        *op_norm_relu(op_norm, M, dtype=dtype),
         conv_bn(M, Co, 1, rng=rng, dtype=dtype, relu=False, zero_gamma=zero_init_residual),
     )
     return residual(body, shortcut(Ci, Co, stride=stride, rng=rng, dtype=dtype))
 
 
-def basic_block(Ci, Co, *, op, stride, rng, dtype, zero_init_residual=True, op_norm="batch"):
+def basic_block(Ci, Co, *, op, stride, rng, dtype, zero_init_residual=True, op_norm="batch",
+                static_start=False):
     """Two 3x3 convs (CIFAR ResNet-20/32/56). Only "conv3": without 1x1 convs a depthwise or
     involution basic block would never mix channels."""
     if op != "conv3":
         raise ValueError(f"the basic block supports op='conv3' only (it has no 1x1 convs to mix "
                          f"channels), got op={op!r}; use block='bottleneck' or 'inverted'")
-    if op_norm != "batch":
-        raise ValueError(f"the basic block has no spatial op to follow with op_norm={op_norm!r}; "
-                         f"op_norm is for block='bottleneck' or 'inverted'")
+    if op_norm != "batch" or static_start:
+        raise ValueError(f"the basic block has no spatial op for op_norm={op_norm!r} or "
+                         f"static_start={static_start!r}; they are for block='bottleneck' or 'inverted'")
     body = Sequential(
         conv_bn(Ci, Co, 3, stride=stride, rng=rng, dtype=dtype),
         conv_bn(Co, Co, 3, rng=rng, dtype=dtype, relu=False, zero_gamma=zero_init_residual),
@@ -95,7 +98,7 @@ def basic_block(Ci, Co, *, op, stride, rng, dtype, zero_init_residual=True, op_n
 
 
 def inverted_block(Ci, Co, *, op, stride, rng, dtype, expansion=6, zero_init_residual=False,
-                   op_norm="batch"):
+                   op_norm="batch", static_start=False):
     """MobileNetV2 inverted bottleneck: 1x1 expand (Ci -> E = expansion * Ci) -> spatial op on the wide
     tensor -> 1x1 project (E -> Co, no ReLU). Residual only when stride 1 and Ci == Co.
 
@@ -105,7 +108,7 @@ def inverted_block(Ci, Co, *, op, stride, rng, dtype, expansion=6, zero_init_res
     E = expansion * Ci
     residual_path = stride == 1 and Ci == Co
     layers = [conv_bn(Ci, E, 1, rng=rng, dtype=dtype)] if expansion != 1 else []
-    layers += [spatial_op(op, E, stride=stride, rng=rng, dtype=dtype),
+    layers += [spatial_op(op, E, stride=stride, rng=rng, dtype=dtype, static_start=static_start),
                *op_norm_relu(op_norm, E, dtype=dtype),
                conv_bn(E, Co, 1, rng=rng, dtype=dtype, relu=False,
                        zero_gamma=zero_init_residual and residual_path)]

@@ -11,10 +11,12 @@ Two finer knobs, for matching a MAC budget closely (width alone moves in coarse 
   inverted nets, the ratio of the 1x1 expand in every stage but the first (MobileNetV2's 6).
 - ``divisor`` (inverted nets only): the multiple channels are rounded to (MobileNetV2's 8).
 
-Two training-stability switches, which change no count (see ``tinyinvo.models.blocks``):
+Three training-stability switches, which change no count (see ``tinyinvo.models.blocks``):
 - ``op_norm``: the norm after the spatial op, "batch" (the papers') or "group" (per image).
 - ``zero_init_residual``: residual blocks start as the identity (last BatchNorm gamma = 0); None
   is each block's published default: True for the ResNet blocks, False for MobileNetV2's.
+- ``static_start`` (op "inv7" only): every involution starts as a static filter, its kernel
+  generator's last conv at zero weight (see ``tinyinvo.nn.Involution2d``); False is the official code's.
 """
 
 import numpy as np
@@ -63,14 +65,14 @@ def inverted_settings(expansion=6):
 
 
 def build(name=None, *, num_classes=10, width=None, stem="cifar", block=None, op=None, depth=None,
-          divisor=None, expansion=None, op_norm="batch", zero_init_residual=None, seed=0, rng=None,
-          dtype=np.float32):
+          divisor=None, expansion=None, op_norm="batch", zero_init_residual=None, static_start=False,
+          seed=0, rng=None, dtype=np.float32):
     """Build a classifier: a preset ``name`` (see PRESETS) and/or the grid keywords.
 
     Keywords given next to a preset override it (e.g. ``build("mbv2", op="inv7")``).
     ``expansion`` (bottleneck, inverted) and ``divisor`` (inverted) default to the papers' values
-    (None, see KNOB_DEFAULTS); a block without the knob refuses it. ``op_norm`` and
-    ``zero_init_residual``: see the module docstring.
+    (None, see KNOB_DEFAULTS); a block without the knob refuses it. ``op_norm``,
+    ``zero_init_residual`` and ``static_start``: see the module docstring.
     Returns a Layer mapping (N, 3, H, W) images to (N, num_classes) logits; ``model.config`` records
     the arguments so a checkpoint can rebuild it.
     """
@@ -90,9 +92,15 @@ def build(name=None, *, num_classes=10, width=None, stem="cifar", block=None, op
         raise ValueError(f"op_norm must be one of {OP_NORMS}, got {op_norm!r}")
     if zero_init_residual is None:
         zero_init_residual = block != "inverted"
+    if not isinstance(static_start, (bool, np.bool_)):
+        raise ValueError(f"static_start must be True or False, got {static_start!r}")
+    if static_start and op != "inv7":
+        raise ValueError(f"static_start=True starts each involution as a static filter: it is for "
+                         f"op='inv7', got op={op!r}")
     rng = np.random.default_rng(seed) if rng is None else rng
     args = dict(rng=rng, dtype=dtype)
-    block_args = dict(op_norm=op_norm, zero_init_residual=bool(zero_init_residual), **args)
+    block_args = dict(op_norm=op_norm, zero_init_residual=bool(zero_init_residual),
+                      static_start=bool(static_start), **args)
 
     if block == "inverted":
         features, C = _inverted_body(op, width, stem, args, block_args, **knobs)
@@ -102,7 +110,7 @@ def build(name=None, *, num_classes=10, width=None, stem="cifar", block=None, op
     model = Sequential(*features, GlobalAvgPool(), Linear(C, num_classes, **args))
     model.config = dict(name=name, block=block, op=op, depth=depth, width=width,
                         num_classes=num_classes, stem=stem, **knobs, op_norm=op_norm,
-                        zero_init_residual=bool(zero_init_residual))
+                        zero_init_residual=bool(zero_init_residual), static_start=bool(static_start))
     return model
 
 

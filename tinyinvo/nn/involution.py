@@ -14,6 +14,15 @@ and the filter is shared by the C // G channels of a group. The filters come fro
     out = involution_forward(x, kernel, stride, padding=(K - 1) // 2)
 
 Since x feeds both the generator and the involution op, its gradient is the sum of the two paths.
+
+``static_start=True`` (not in the official code; the study's inverted involution net uses it):
+the span conv starts with zero weights and a random bias, so every pixel gets the same kernel,
+the bias, and the layer starts as a static grouped K x K filter. Training then grows the kernel's
+dynamic part, span.w @ h, from zero: the zero-init of Goyal et al. (2017) applied to the dynamic
+part of a kernel, as dynamic convolution decomposition (Li et al., ICLR 2021) writes a dynamic
+kernel as a static one plus a dynamic residual. With the official random span weights, each pixel
+starts with its own random kernel, which scrambles the image; in a net where the signal must pass
+through chained involutions without a shortcut, that stalls training (see README).
 """
 
 import numpy as np
@@ -21,7 +30,7 @@ import numpy as np
 from tinyinvo.nn.activation import ReLU
 from tinyinvo.nn.containers import Identity
 from tinyinvo.nn.conv import Conv2d
-from tinyinvo.nn.init import as_generator, check_int
+from tinyinvo.nn.init import as_generator, check_int, kaiming_normal
 from tinyinvo.nn.layer import Layer
 from tinyinvo.nn.norm import BatchNorm2d
 from tinyinvo.nn.pool import AvgPool2d
@@ -40,13 +49,15 @@ class Involution2d(Layer):
     - group_channels: channels per group, so G = C // group_channels groups (G = 1: one filter per
       pixel for all channels; group_channels = 1: G = C, one filter per pixel and channel)
     - reduction_ratio r: the generator's hidden width is C // r
+    - static_start: start as a static filter (span.w = 0, span.b He-normal with fan_in K*K, as a
+      depthwise filter's weights; see the module docstring); False: the official initialisation
     - rng (numpy Generator, None -> default_rng(0)), dtype
     Children: pool (AvgPool2d or Identity), reduce (Conv2d, w only), bn (BatchNorm2d), relu,
     span (Conv2d, w and b). After forward, ``last_kernel`` is the predicted kernel (N, G, K, K, Ho, Wo).
     """
 
     def __init__(self, channels, kernel_size=7, stride=1, group_channels=16, reduction_ratio=4,
-                 rng=None, dtype=np.float32):
+                 static_start=False, rng=None, dtype=np.float32):
         super().__init__()
         self.channels = check_int("channels", channels)
         self.kernel_size = check_int("kernel_size", kernel_size)
@@ -72,6 +83,10 @@ class Involution2d(Layer):
         self.relu = ReLU()
         self.span = Conv2d(hidden, self.groups * K * K, kernel_size=1, bias=True, rng=rng,
                            dtype=dtype)
+        self.static_start = bool(static_start)
+        if self.static_start:
+            self.span.params["w"][...] = 0
+            self.span.params["b"][...] = kaiming_normal((self.groups * K * K,), K * K, rng, dtype)
         self.last_kernel = None
 
     def forward(self, x):

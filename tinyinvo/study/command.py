@@ -20,7 +20,7 @@ from tinyinvo.study.executors import default_threads, default_workers, make_exec
 from tinyinvo.study.grid import STUDY_MODELS, parse_macs, solve_grid
 from tinyinvo.study.plots import plot_published, plot_study, summarize
 from tinyinvo.study.results import read_results, run_missing
-from tinyinvo.study.tuning import choose_lrs, format_edges, format_tuning
+from tinyinvo.study.tuning import choose_lrs, format_edges, format_tuning, rows_of_designs
 from tinyinvo.train.flags import add_data_arguments, add_recipe_arguments, positive_int
 
 
@@ -123,7 +123,7 @@ def _plan(args, specs):
     lrs = {spec.name: args.lr for spec in specs}
     if args.lr_from:
         try:
-            tuning_rows = read_results(args.lr_from)
+            tuning_rows = rows_of_designs(read_results(args.lr_from), specs)
             lrs = choose_lrs(tuning_rows, list(lrs))
         except (OSError, ValueError) as error:
             raise UserError(f"--lr-from {args.lr_from}: {error}") from None

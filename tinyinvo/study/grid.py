@@ -14,7 +14,8 @@ from tinyinvo.count.analytic import solve_budget
 # where MobileNetV2 as published does not. The inverted involution net is this project's own design
 # (the official code puts involution only in RedNet's bottleneck slot, its stem and detection
 # necks); it normalises each involution's output per image (GroupNorm, one group), without which it
-# never trains: see tinyinvo.models.blocks and the README's study section.
+# never trains, and starts each involution as a static filter (static_start), without which it
+# learns slowly: see tinyinvo.models.blocks, tinyinvo.nn.involution and the README's study section.
 STUDY_MODELS = {
     "bottleneck-conv3": dict(block="bottleneck", op="conv3"),   # ResNet
     "bottleneck-inv7": dict(block="bottleneck", op="inv7"),     # RedNet
@@ -22,7 +23,8 @@ STUDY_MODELS = {
     "bottleneck-dw3": dict(block="bottleneck", op="dw3"),
     "inverted-dw3": dict(block="inverted", op="dw3", zero_init_residual=True),   # MobileNetV2
     "inverted-dw7": dict(block="inverted", op="dw7", zero_init_residual=True),
-    "inverted-inv7": dict(block="inverted", op="inv7", zero_init_residual=True, op_norm="group"),
+    "inverted-inv7": dict(block="inverted", op="inv7", zero_init_residual=True, op_norm="group",
+                          static_start=True),
 }
 UNITS = {"": 1, "k": 1e3, "m": 1e6, "g": 1e9}
 
@@ -42,12 +44,16 @@ class ModelSpec:
     macs: int
     op_norm: str = "batch"
     zero_init_residual: bool = True
+    static_start: bool = False
 
     def build_kwargs(self):
-        """The keywords of ``tinyinvo.models.build`` for this model (without num_classes, rng)."""
+        """The keywords of ``tinyinvo.models.build`` for this model (without num_classes, rng).
+        ``static_start`` only when True: a run's id is a hash of these, and the runs made before
+        the switch existed (all without it) keep their ids."""
         return dict(block=self.block, op=self.op, depth=self.depth, width=self.width,
                     expansion=self.expansion, divisor=self.divisor, op_norm=self.op_norm,
-                    zero_init_residual=self.zero_init_residual)
+                    zero_init_residual=self.zero_init_residual,
+                    **({"static_start": True} if self.static_start else {}))
 
 
 def parse_macs(text):

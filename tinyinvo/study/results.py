@@ -34,7 +34,7 @@ def _bool(text):
 COLUMNS = {
     "run_id": str, "model": str, "block": str, "op": str, "depth": int, "width": int,
     "expansion": int, "divisor": int, "op_norm": str, "zero_init_residual": _bool,
-    "params": int, "macs": int, "seed": int,
+    "static_start": _bool, "params": int, "macs": int, "seed": int,
     "epochs": int, "batch_size": int, "lr": float, "momentum": float, "nesterov": _bool,
     "weight_decay": float, "warmup_epochs": float, "label_smoothing": float, "augment": _bool,
     "data": str, "eval_split": str, "n_train": int, "n_test": int,
@@ -42,6 +42,12 @@ COLUMNS = {
     "inference_images_per_s": float, "backend": str,
     "tinyinvo": str, "numpy": str, "numba": str, "commit": str,
 }
+# the columns that say what network a row trained (with "model", its name)
+DESIGN_COLUMNS = ("block", "op", "depth", "width", "expansion", "divisor", "op_norm",
+                  "zero_init_residual", "static_start")
+# columns added after results files were first written, and the value every row of an older file
+# had: such a file reads as if it held the column
+ADDED_COLUMNS = {"static_start": "False"}
 
 
 def read_results(path):
@@ -53,10 +59,10 @@ def read_results(path):
         return []
     with open(path, newline="") as file:
         reader = csv.DictReader(file)
-        missing = sorted(set(COLUMNS) - set(reader.fieldnames or ()))
+        missing = sorted(set(COLUMNS) - set(reader.fieldnames or ()) - set(ADDED_COLUMNS))
         if missing:
             raise ValueError(f"{path} is not a results file of this version: it lacks {missing}")
-        return [_typed(row, path, reader.line_num) for row in reader]
+        return [_typed({**ADDED_COLUMNS, **row}, path, reader.line_num) for row in reader]
 
 
 def _typed(row, path, line):

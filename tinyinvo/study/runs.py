@@ -71,7 +71,8 @@ def train_run(run, *, run_dir=None, progress=True):
       interrupted there continues from its checkpoint, exactly as if it had never stopped.
     - progress: show the per-epoch progress bars
     Row (the columns of ``tinyinvo.study.results.COLUMNS``): run_id, the model's name, block, op,
-    depth, width, expansion, divisor, op_norm, zero_init_residual, params, macs, seed, every recipe field, the data, the split
+    depth, width, expansion, divisor, op_norm, zero_init_residual, static_start, params, macs, seed,
+    every recipe field, the data, the split
     scored (eval_split: "validation" when the data hold out a validation split, else "test"),
     n_train, n_test, test_accuracy and test_loss of the final model (eval mode) on that split,
     train_seconds (wall time of the training steps, without the per-epoch evaluation),
@@ -89,7 +90,8 @@ def train_run(run, *, run_dir=None, progress=True):
     return dict(
         run_id=run.key(), model=spec.name, block=spec.block, op=spec.op, depth=spec.depth,
         width=spec.width, expansion=spec.expansion, divisor=spec.divisor, op_norm=spec.op_norm,
-        zero_init_residual=spec.zero_init_residual, params=model.num_params(),
+        zero_init_residual=spec.zero_init_residual, static_start=spec.static_start,
+        params=model.num_params(),
         macs=analytic_cost(model.config, data.x_train.shape[-1]).macs, seed=run.seed,
         **identity["recipe"], data=data.name,
         eval_split="test" if run.data.get("validation") is None else "validation",

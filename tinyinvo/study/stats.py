@@ -21,11 +21,12 @@ import math
 
 import numpy as np
 
+from tinyinvo.study.results import DESIGN_COLUMNS
+
 # the columns that must agree for rows to be seeds of one experiment (see study.results.COLUMNS)
-EXPERIMENT_COLUMNS = ("block", "op", "depth", "width", "expansion", "divisor", "op_norm",
-                      "zero_init_residual", "epochs", "batch_size", "lr", "momentum", "nesterov",
-                      "weight_decay", "warmup_epochs", "label_smoothing", "augment", "data",
-                      "eval_split", "n_train", "n_test")
+EXPERIMENT_COLUMNS = DESIGN_COLUMNS + ("epochs", "batch_size", "lr", "momentum", "nesterov",
+                                       "weight_decay", "warmup_epochs", "label_smoothing", "augment",
+                                       "data", "eval_split", "n_train", "n_test")
 LEVEL = 0.95
 TIMING_COLUMNS = ("train_seconds_per_epoch", "inference_ms_per_image")
 

@@ -12,6 +12,16 @@ rate) is flagged: a rate beyond it may score better, so the search should be wid
 
 import numpy as np
 
+from tinyinvo.study.results import DESIGN_COLUMNS
+
+
+def rows_of_designs(rows, specs):
+    """The rows trained by one of ``specs`` (tinyinvo.study.grid.ModelSpec): the same model name
+    and the same value in every DESIGN_COLUMNS column. Tuning rows of an earlier design of a
+    model (say, before a fix) never choose the rate of the design that is trained now."""
+    designs = {(spec.name, *(getattr(spec, column) for column in DESIGN_COLUMNS)) for spec in specs}
+    return [row for row in rows if (row["model"], *(row[column] for column in DESIGN_COLUMNS)) in designs]
+
 
 def choose_lrs(rows, models):
     """{model: chosen peak lr} for each name in ``models`` from tuning rows (results.csv dicts).
