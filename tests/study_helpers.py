@@ -43,3 +43,17 @@ def train_but_die_once(run, *, run_dir, progress):
         open(marker, "w").close()
         os.kill(os.getpid(), signal.SIGKILL)
     return runs.train_run(run, run_dir=run_dir, progress=progress)
+
+
+def wait_for_kill(run, *, run_dir, progress):
+    """A run function that trains nothing: it waits until SIGTERM reaches its worker as Ctrl-C
+    (``train_on_worker``) and answers what a Trainer would do then. Module level: workers import it."""
+    import os
+    import time
+
+    open(os.path.join(run_dir, "waiting"), "w").close()   # for the test: the worker is in the run
+    try:
+        while True:
+            time.sleep(0.05)
+    except KeyboardInterrupt:
+        return "checkpoint saved"

@@ -14,7 +14,8 @@ import pytest
 from tinyinvo.study import results, runs
 # the tiny shapes study, its serial reference and the numpy backend: shared with the executor tests
 import study_helpers
-from study_helpers import TINY_STUDY, compare
+from study_helpers import TINY, TINY_STUDY, compare
+from tinyinvo.__main__ import main
 
 pytestmark = pytest.mark.usefixtures("study_on_numpy")
 
@@ -65,8 +66,7 @@ def test_an_interrupted_study_resumes_with_only_the_runs_it_lacks(
 
     with monkeypatch.context() as interrupted:
         after_first_write(interrupted, interrupt)
-        with pytest.raises(KeyboardInterrupt):
-            compare(tmp_path)
+        assert main(["compare", *TINY, "--out", str(tmp_path)]) == 130   # as after Ctrl-C
     first = results.read_results(tmp_path / "results.csv")
     assert len(first) == 1
 
@@ -82,6 +82,50 @@ def test_an_interrupted_study_resumes_with_only_the_runs_it_lacks(
     everything = {row["run_id"] for row in serial}
     assert len(trained) == RUNS - 1 and set(trained) == everything - {first[0]["run_id"]}
     assert rows == serial
+
+
+def test_kill_checkpoints_the_run_in_flight_and_the_rerun_continues_it(serial, tmp_path, monkeypatch,
+                                                                      capsys):
+    # `kill PID` (SIGTERM) during the second run's evaluation: the run saves its checkpoint (its
+    # epoch is done), compare says how to go on and exits 130; the rerun trains no step again
+    from tinyinvo.train import trainer as trainer_module
+
+    evaluate, calls = trainer_module.evaluate, []
+    sigterm_handler = signal.getsignal(signal.SIGTERM)
+
+    def killed_in_the_second_evaluation(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)   # compare turns it into Ctrl-C
+        return evaluate(*args, **kwargs)
+
+    with monkeypatch.context() as killed:
+        killed.setattr(trainer_module, "evaluate", killed_in_the_second_evaluation)
+        assert main(["compare", *TINY, "--out", str(tmp_path)]) == 130
+    assert "the same command continues from there" in capsys.readouterr().out
+    assert len(results.read_results(tmp_path / "results.csv")) == 1
+    checkpoints = [name for name in os.listdir(tmp_path / "runs")
+                   if os.path.exists(tmp_path / "runs" / name / "checkpoint.npz")]
+    assert len(checkpoints) == 2                   # the finished run's and the one in flight
+    assert signal.getsignal(signal.SIGTERM) is sigterm_handler  # put back after the study
+    assert compare(tmp_path) == serial
+
+
+def test_an_interrupted_local_pool_sends_its_workers_kill_so_their_runs_checkpoint(tmp_path):
+    from tinyinvo.study.executors import LocalPool, train_on_worker
+
+    pool = LocalPool(1, 1)
+    try:
+        future = pool.submit(train_on_worker, study_helpers.wait_for_kill, None, str(tmp_path), False,
+                             "numpy", 1)
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "waiting").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert (tmp_path / "waiting").exists(), "the worker did not start the run"
+        pool.interrupt()
+        assert future.result(timeout=60) == "checkpoint saved"
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def test_a_local_worker_killed_mid_study_is_replaced_and_its_run_retried(

@@ -14,7 +14,7 @@ import os
 
 from tinyinvo.backend import BACKENDS, set_backend, set_num_threads
 from tinyinvo.data.published import PUBLISHED
-from tinyinvo.plumbing import UserError, check_writable_folder, load_requested_data
+from tinyinvo.plumbing import UserError, check_writable_folder, load_requested_data, sigterm_as_ctrl_c
 from tinyinvo.study import runs
 from tinyinvo.study.executors import default_threads, default_workers, make_executor
 from tinyinvo.study.grid import STUDY_MODELS, parse_macs, solve_grid
@@ -90,10 +90,16 @@ def run(args):
           f"{study[0].recipe}; writing to {out}")
     workers = args.workers or default_workers(len(study))
     threads = _threads_per_worker(args, workers)
-    with make_executor(workers, threads, args.scheduler) as executor:
-        rows = run_missing(study, os.path.join(out, "results.csv"), runs.train_run,
-                           runs_dir=args.runs_dir or os.path.join(out, "runs"), executor=executor,
-                           threads=threads)
+    runs_dir = args.runs_dir or os.path.join(out, "runs")
+    try:
+        with sigterm_as_ctrl_c(), make_executor(workers, threads, args.scheduler) as executor:
+            rows = run_missing(study, os.path.join(out, "results.csv"), runs.train_run,
+                               runs_dir=runs_dir, executor=executor, threads=threads)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: the runs in flight here saved their checkpoints in {runs_dir}, the "
+              f"finished ones are in {os.path.join(out, 'results.csv')}; the same command "
+              f"continues from there")
+        return 130  # the usual exit status after Ctrl-C
     if args.tune_lrs:
         print(format_tuning(rows) if rows else "no finished tuning runs")
         print(f"results: {os.path.join(out, 'results.csv')}; final runs: the same command with "

@@ -25,6 +25,7 @@ import numba
 
 from tinyinvo.backend import set_backend, set_num_threads
 from tinyinvo.memory import keep_freed_memory
+from tinyinvo.plumbing import sigterm_as_ctrl_c
 
 # read once, when the library that owns the threads is loaded or starts its thread pool
 THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
@@ -55,6 +56,9 @@ def make_executor(workers=1, threads_per_worker=None, scheduler=None):
         pool = LocalPool(workers, threads_per_worker or default_threads(workers))
         try:
             yield pool
+        except KeyboardInterrupt:
+            pool.interrupt()   # each worker checkpoints its run; the shutdown below waits for that
+            raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
     else:
@@ -107,6 +111,15 @@ class LocalPool(concurrent.futures.Executor):
     def shutdown(self, wait=True, *, cancel_futures=False):
         self.pool.shutdown(wait=wait, cancel_futures=cancel_futures)
 
+    def interrupt(self):
+        """SIGTERM every worker: its run saves a checkpoint and stops (``train_on_worker``), as
+        after Ctrl-C in the terminal, which reaches the workers by itself. The processes are the
+        ProcessPoolExecutor's own (its ``_processes``: the standard library has no public list)."""
+        processes = getattr(self.pool, "_processes", None) or {}
+        for process in list(processes.values()):
+            if process.is_alive():
+                process.terminate()
+
 
 def start_worker(threads, client_pid):
     """Initializer of a local worker process: its thread count, and an end when the client ends.
@@ -148,7 +161,8 @@ def train_on_worker(train, run, run_dir, progress, backend, threads):
     set_backend(backend)
     if threads is not None:
         set_num_threads(threads)
-    return train(run, run_dir=run_dir, progress=progress)
+    with sigterm_as_ctrl_c():   # `kill` checkpoints the run as Ctrl-C does (on a process's main thread)
+        return train(run, run_dir=run_dir, progress=progress)
 
 
 class InProcessExecutor(concurrent.futures.Executor):

@@ -152,6 +152,8 @@ def run_missing(runs, path, train, *, runs_dir=None, progress=True, executor=Non
             for future in finished:
                 run = pending.pop(future)
                 error = future.exception()
+                if isinstance(error, KeyboardInterrupt):   # a worker stopped by Ctrl-C or kill:
+                    raise KeyboardInterrupt                # its checkpoint is saved, stop the study
                 if error is None:
                     rows = add_result(path, future.result())
                     bar.set_postfix(model=run.model.name, seed=run.seed)
