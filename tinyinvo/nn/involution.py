@@ -19,7 +19,7 @@ Since x feeds both the generator and the involution op, its gradient is the sum 
 the span conv starts with zero weights and a random bias, so every pixel gets the same kernel,
 the bias, and the layer starts as a static grouped K x K filter. Training then grows the kernel's
 dynamic part, span.w @ h, from zero: the zero-init of Goyal et al. (2017) applied to the dynamic
-part of a kernel, as dynamic convolution decomposition (Li et al., ICLR 2021) writes a dynamic
+part of a kernel, as dynamic convolution decomposition (Y. Li et al., ICLR 2021) writes a dynamic
 kernel as a static one plus a dynamic residual. With the official random span weights, each pixel
 starts with its own random kernel, which scrambles the image; in a net where the signal must pass
 through chained involutions without a shortcut, that stalls training (see README).
