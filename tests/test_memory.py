@@ -34,7 +34,10 @@ def test_kept_memory_is_reused_without_page_faults():
     took_effect, kept = page_faults("keep")
     _, default = page_faults("default")
     assert took_effect == "True"
-    assert min(default) > 100                       # by default every 40 MB array faults anew
+    # a fresh 40 MB array faults at least once per 2 MiB: ~9,800 times in 4 KiB pages, but as few as
+    # 19 when the kernel maps transparent huge pages (seen: 45 for a fresh heap on a loaded machine)
+    fresh = 40_000_000 // (2 << 20)
+    assert min(default) >= fresh, default           # by default every 40 MB array faults anew
     # kept: only the first one does; later ones at most a stray page or two of the interpreter's
     # own (seen once on a loaded machine), never the array's hundreds
-    assert kept[0] > 100 and all(faults <= 5 for faults in kept[1:]), kept
+    assert kept[0] >= fresh and all(faults <= 5 for faults in kept[1:]), kept
