@@ -122,6 +122,7 @@ def test_compare_end_to_end_writes_results_and_figures_and_skips_finished_runs(
     assert len({row["run_id"] for row in rows}) == 4
     for name in FIGURES:
         assert_png(out / name)
+    assert (out / "analysis.md").read_text().splitlines()[2].startswith("| bottleneck-conv3 |")
     assert not [name for name in os.listdir(out) if name.startswith(".results-")]
 
     # a rerun trains nothing; after losing one row it trains exactly that run, to the same result
@@ -245,6 +246,26 @@ def test_fixed_inverted_involution_net_stays_finite_where_the_as_built_one_overf
     assert not np.isfinite(test_losses[False]).all()
 
 
+def test_compare_takes_the_benchmarked_times_and_refuses_a_timing_file_without_every_model(
+        tmp_path, capsys):
+    out, timing = tmp_path / "study", tmp_path / "timing.csv"
+    timing.write_text("model,train_seconds_per_epoch,inference_ms_per_image\n"
+                      "bottleneck-conv3,123.4,5.25\n")
+    assert main(["compare", *TINY, "--out", str(out), "--timing", str(timing)]) == 2
+    assert re.search(r"error: --timing .* has no times of \['bottleneck-dw3'\]", capsys.readouterr().err)
+    assert not out.exists()  # refused before any run
+
+    with open(timing, "a") as file:
+        file.write("bottleneck-dw3,234.6,x\n")
+    assert main(["compare", *TINY, "--out", str(out), "--timing", str(timing)]) == 2
+    assert "line 3, column inference_ms_per_image: expected a number" in capsys.readouterr().err
+
+    timing.write_text(timing.read_text().replace(",x", ",6.5"))
+    assert main(["compare", *TINY, "--out", str(out), "--timing", str(timing)]) == 0
+    assert "| 123 | 5.25 |" in capsys.readouterr().out
+    assert "| 235 | 6.50 |" in (out / "analysis.md").read_text()
+
+
 def test_figures_draw_the_95_percent_interval_and_the_chance_line():
     from tinyinvo.study.plots import study_figures, summarize
     from tinyinvo.study.stats import mean_interval
@@ -262,3 +283,39 @@ def test_figures_draw_the_95_percent_interval_and_the_chance_line():
     assert (y_low, y_high) == pytest.approx((100 * low, 100 * high))
     assert any(line.get_ydata()[0] == 10 and line.get_label().startswith("chance")
                for line in axes.lines)
+
+
+def seeds_of(model, op, accuracies):
+    return [dict(model=model, block="bottleneck", op=op, width=8, expansion=4, divisor=None,
+                 params=10**6, macs=3 * 10**7, seed=seed, test_accuracy=accuracy, lr=0.1,
+                 train_seconds=100.0 + seed, inference_images_per_s=500.0)
+            for seed, accuracy in enumerate(accuracies)]
+
+
+def test_the_time_figure_takes_the_benchmarked_times_and_needs_every_model():
+    from tinyinvo.study.plots import study_figures
+
+    rows = seeds_of("m", "dw7", [0.80, 0.82, 0.87]) + seeds_of("n", "dw3", [0.7, 0.7])
+    timing = [dict(model="m", train_seconds_per_epoch=250.0, inference_ms_per_image=2.5),
+              dict(model="n", train_seconds_per_epoch=150.0, inference_ms_per_image=1.5)]
+    train, inference = study_figures(rows, timing=timing)["accuracy_vs_time.png"].axes
+    assert "benchmarked" in train.get_xlabel() and "benchmarked" in inference.get_xlabel()
+    points = {bar.get_label(): tuple(bar.lines[0].get_xydata()[0]) for bar in train.containers}
+    assert points == {"m": (250.0, pytest.approx(83.0)), "n": (150.0, 70.0)}
+    with pytest.raises(ValueError, match="the timing rows have no n"):
+        study_figures(rows, timing=timing[:1])
+
+
+def test_the_difference_figure_shows_each_models_welch_interval_against_the_reference():
+    from tinyinvo.study.plots import DIFFERENCE_FIGURE, study_figures
+    from tinyinvo.study.stats import welch_interval
+
+    reference = [0.85, 0.86, 0.84]
+    rows = (seeds_of("bottleneck-inv7", "inv7", reference) + seeds_of("m", "dw7", [0.87, 0.88, 0.86])
+            + seeds_of("lonely", "dw3", [0.5]))
+    axes = study_figures(rows)[DIFFERENCE_FIGURE].axes[0]
+    assert [label.get_text() for label in axes.get_yticklabels()] == ["m"]  # one seed: no interval
+    (x_low, _), (x_high, _) = next(iter(axes.collections)).get_segments()[0]
+    _, (low, high) = welch_interval(reference, [0.87, 0.88, 0.86])
+    assert (x_low, x_high) == pytest.approx((100 * low, 100 * high))
+    assert DIFFERENCE_FIGURE not in study_figures(rows[3:])  # no reference: no figure

@@ -4,7 +4,9 @@
         --macs 32M --epochs 6 --subset 5000,2000 --seeds 2 --workers 2
 
 Solves every model's width (and knobs) for the MAC budget, prints them, trains each model with
-each seed under one recipe (skipping runs results.csv already holds), then writes the figures.
+each seed under one recipe (skipping runs results.csv already holds), then prints the analysis
+table (``tinyinvo.study.stats``) and writes it and the figures; ``--timing`` gives them the times
+of ``benchmarks/bench_study_models.py``.
 With ``--tune-lrs`` it runs the tuning search on a validation split instead, and ``--lr-from``
 gives each model the learning rate that search chose (``tinyinvo.study.tuning``).
 """
@@ -18,8 +20,9 @@ from tinyinvo.plumbing import UserError, check_writable_folder, load_requested_d
 from tinyinvo.study import runs
 from tinyinvo.study.executors import default_threads, default_workers, make_executor
 from tinyinvo.study.grid import STUDY_MODELS, parse_macs, solve_grid
-from tinyinvo.study.plots import plot_published, plot_study, summarize
+from tinyinvo.study.plots import plot_published, plot_study
 from tinyinvo.study.results import read_results, run_missing
+from tinyinvo.study.stats import analyze, format_analysis, read_timing
 from tinyinvo.study.tuning import choose_lrs, format_edges, format_tuning, rows_of_designs
 from tinyinvo.train.flags import add_data_arguments, add_recipe_arguments, positive_int
 
@@ -49,6 +52,10 @@ def add_arguments(parser):
     tuning.add_argument("--lr-from", metavar="TUNING_CSV",
                         help="give each model the learning rate with the best validation accuracy "
                              "in this results.csv of a --tune-lrs study")
+    parser.add_argument("--timing", metavar="TIMING_CSV",
+                        help="the times of benchmarks/bench_study_models.py (every model alone on a "
+                             "quiet machine) for the table and the time figure, in place of the "
+                             "runs' own")
     parser.add_argument("--out", help="study directory (default: runs/compare-DATA-MACS)")
     parser.add_argument("--runs-dir", help="where each run's checkpoint, metrics and curves go "
                         "(default: OUT/runs)")
@@ -84,6 +91,7 @@ def run(args):
         return 0
     out = args.out or os.path.join("runs", f"compare-{args.data}-{args.macs / 1e6:g}M")
     study = _plan(args, specs)
+    timing = _read_timing(args.timing, specs)
     _check_before_training(out, study[0].data, study[0].recipe)
     print(f"{len(study)} runs ({len(specs)} models x seeds {_seeds(args)}"
           f"{' x lrs ' + str(args.tune_lrs) if args.tune_lrs else ''}), recipe "
@@ -106,12 +114,31 @@ def run(args):
               f"--lr-from {os.path.join(out, 'results.csv')} in place of --tune-lrs and --validation")
         return _failed(study, rows)
     figures = plot_study(rows, out, title=f"{args.data}, {args.macs / 1e6:g}M MACs, "
-                                          f"{args.epochs} epochs")
+                                          f"{args.epochs} epochs", timing=timing)
     figures.append(os.path.join(out, "published_imagenet.png"))
     plot_published(PUBLISHED, figures[-1])
-    print(format_summary(summarize(rows)))
-    print(f"results: {os.path.join(out, 'results.csv')}\nfigures: " + ", ".join(figures))
+    table = format_analysis(analyze(rows, timing=timing))
+    with open(os.path.join(out, "analysis.md"), "w") as file:
+        file.write(table + "\n")
+    print(f"test accuracy, mean over seeds with its 95% confidence interval:\n{table}")
+    print(f"results: {os.path.join(out, 'results.csv')}, table: {os.path.join(out, 'analysis.md')}"
+          f"\nfigures: " + ", ".join(figures))
     return _failed(study, rows)
+
+
+def _read_timing(path, specs):
+    """The rows of the --timing CSV (() without one); every model of the study must have one."""
+    if path is None:
+        return ()
+    try:
+        timing = read_timing(path)
+    except (OSError, ValueError) as error:
+        raise UserError(f"--timing {path}: {error}") from None
+    missing = [spec.name for spec in specs if spec.name not in {row["model"] for row in timing}]
+    if missing:
+        raise UserError(f"--timing {path} has no times of {missing}: time them with "
+                        f"benchmarks/bench_study_models.py --models {','.join(missing)}")
+    return timing
 
 
 def _plan(args, specs):
@@ -176,18 +203,6 @@ def format_specs(specs, target):
         lines.append(f"{spec.name:<18} {spec.width:>5} {_dash(spec.expansion):>9} "
                      f"{_dash(spec.divisor):>7} {spec.params:>10,} {spec.macs:>12,} "
                      f"{spec.macs / target - 1:>+9.1%}")
-    return "\n".join(lines)
-
-
-def format_summary(summary):
-    lines = ["test accuracy, mean over seeds with its 95% confidence interval:",
-             f"{'model':<18} {'seeds':>5} {'accuracy':>9} {'95% CI':>16} {'train s':>9} "
-             f"{'ms/image':>9}"]
-    for entry in summary:
-        interval = f"{entry['test_accuracy_ci_low']:.2%}-{entry['test_accuracy_ci_high']:.2%}"
-        lines.append(f"{entry['model']:<18} {entry['seeds']:>5} {entry['test_accuracy']:>9.2%} "
-                     f"{interval if entry['seeds'] > 1 else '-':>16} "
-                     f"{entry['train_seconds']:>9.1f} {entry['inference_ms_per_image']:>9.3f}")
     return "\n".join(lines)
 
 

@@ -1,6 +1,7 @@
 """The study's figures: test accuracy against MACs, params and measured CPU time, one point per
 model (the mean over seeds) with its 95% confidence interval (``tinyinvo.study.stats``), a line at
-chance level; and the published ImageNet figures.
+chance level; each model's difference to RedNet-26 with its 95% interval; and the published
+ImageNet figures.
 
 Drawn on matplotlib's Agg canvas directly (no ``pyplot``): no global plotting state changes.
 """
@@ -14,37 +15,54 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator
 
-from tinyinvo.study.stats import group_by_model, mean_interval
+from tinyinvo.study.stats import TIMING_COLUMNS, analyze, group_by_model, mean_interval
 
 OP_COLORS = {"conv3": "black", "inv7": "tab:red", "dw7": "tab:blue", "dw3": "tab:green"}
 BLOCK_MARKERS = {"bottleneck": "o", "inverted": "^", "basic": "s"}
 ERROR_BARS = "accuracy bars: 95% confidence interval of the mean (t); time bars: lowest to highest seed"
+BENCHMARKED = "accuracy bars: 95% confidence interval of the mean (t); times: each model alone"
 CHANCE = 10.0  # % accuracy of a guess: both data sets (shapes, CIFAR-10) have 10 balanced classes
 # the study's x axes: file name, (row key, scale, axis label) per panel
 STUDY_FIGURES = {
     "accuracy_vs_macs.png": [("macs", 1e-6, "MACs per image (M)")],
     "accuracy_vs_params.png": [("params", 1e-6, "parameters (M)")],
-    "accuracy_vs_time.png": [("train_seconds", 1, "training time (s, wall clock)"),
+    "accuracy_vs_time.png": [("train_seconds", 1, "training time (s, wall clock of the run)"),
                              ("inference_ms_per_image", 1, "inference time (ms per image, batch 256)")],
 }
+# the time panels with the times of benchmarks/bench_study_models.py (every model alone, on a quiet
+# machine) in place of the runs' own, which shared the machine
+BENCHMARKED_TIME_PANELS = [("train_seconds_per_epoch", 1, "training time per epoch (s, benchmarked)"),
+                           ("inference_ms_per_image", 1, "inference time (ms per image, benchmarked)")]
+DIFFERENCE_FIGURE = "accuracy_difference.png"
 FAMILY_COLORS = {"conv": "black", "involution": "tab:red", "depthwise": "tab:blue"}
 # where a point's label goes, in points from the point: below right, else above right, else further down
 LABEL_OFFSETS = [(3, -8), (3, 3), (3, -15), (3, 10)]
 
 
-def summarize(rows):
+def summarize(rows, timing=()):
     """One dict per model (in order of first appearance): its architecture columns, the number of
     seeds, and mean / min / max over seeds of test_accuracy, train_seconds, inference_ms_per_image,
     plus test_accuracy_ci_low / _ci_high, the 95% interval of the mean (nan for a single seed).
-    Raises ValueError when a model's rows come from different recipes (``stats.group_by_model``)."""
+
+    With ``timing`` (rows of benchmarks/bench_study_models.py, ``stats.read_timing``) each model
+    carries that benchmark's train_seconds_per_epoch and inference_ms_per_image instead of its runs'
+    inference time. Raises ValueError when a model's rows come from different recipes
+    (``stats.group_by_model``) or the timing has no row for a model."""
+    timed = {row["model"]: row for row in timing}
     summary = []
     for name, runs in group_by_model(rows).items():
         entry = {key: runs[0][key] for key in ("model", "block", "op", "width", "expansion",
                                                "divisor", "params", "macs")}
         entry["seeds"] = len(runs)
         measured = dict(test_accuracy=[run["test_accuracy"] for run in runs],
-                        train_seconds=[run["train_seconds"] for run in runs],
-                        inference_ms_per_image=[1000 / run["inference_images_per_s"] for run in runs])
+                        train_seconds=[run["train_seconds"] for run in runs])
+        if timing:
+            if name not in timed:
+                raise ValueError(f"the timing rows have no {name}: time every model of the study "
+                                 f"(benchmarks/bench_study_models.py)")
+            entry.update({column: timed[name][column] for column in TIMING_COLUMNS})
+        else:
+            measured["inference_ms_per_image"] = [1000 / run["inference_images_per_s"] for run in runs]
         for key, values in measured.items():
             entry[key] = float(np.mean(values))
             entry[f"{key}_min"], entry[f"{key}_max"] = float(np.min(values)), float(np.max(values))
@@ -54,13 +72,18 @@ def summarize(rows):
     return summary
 
 
-def study_figures(rows, title=None):
-    """The figures of STUDY_FIGURES for the result rows: a dict file name -> matplotlib Figure."""
-    summary = summarize(rows)
+def study_figures(rows, title=None, timing=(), reference="bottleneck-inv7"):
+    """The figures of STUDY_FIGURES for the result rows: a dict file name -> matplotlib Figure.
+
+    With ``timing`` (see ``summarize``) the time figure shows the benchmarked times. When
+    ``reference`` and another model both have two seeds or more, DIFFERENCE_FIGURE is added: each
+    model's difference to ``reference`` with its 95% interval (``difference_figure``)."""
+    summary = summarize(rows, timing)
     seeds = sorted({entry["seeds"] for entry in summary})
-    subtitle = f"mean over {'/'.join(map(str, seeds))} seed(s); {ERROR_BARS}"
+    subtitle = f"mean over {'/'.join(map(str, seeds))} seed(s); {BENCHMARKED if timing else ERROR_BARS}"
+    layout = {**STUDY_FIGURES, "accuracy_vs_time.png": BENCHMARKED_TIME_PANELS} if timing else STUDY_FIGURES
     figures = {}
-    for filename, panels in STUDY_FIGURES.items():
+    for filename, panels in layout.items():
         figure = _figure(len(panels))
         for axes, (key, scale, label) in zip(figure.axes, panels):
             for entry in summary:
@@ -72,13 +95,39 @@ def study_figures(rows, title=None):
         figure.axes[0].legend(fontsize=8)
         figure.suptitle(f"{title}\n{subtitle}" if title else subtitle, fontsize=10)
         figures[filename] = figure
+    table = analyze(rows, reference=reference)
+    if any(entry["diff"] is not None for entry in table):
+        figures[DIFFERENCE_FIGURE] = difference_figure(table, reference, title)
     return figures
 
 
-def plot_study(rows, out_dir, title=None):
+def difference_figure(table, reference, title=None):
+    """Each model's mean test accuracy minus ``reference``'s, in points, with its 95% interval
+    (Welch), one row per model of ``table`` (``stats.analyze``) that has one, and a line at zero:
+    an interval that crosses it does not tell the two models apart."""
+    compared = [entry for entry in table if entry["diff"] is not None]
+    figure = _figure(1)
+    axes = figure.axes[0]
+    for row, entry in enumerate(compared):
+        low, high = (100 * bound for bound in entry["diff_ci"])
+        diff = 100 * entry["diff"]
+        axes.errorbar(diff, row, xerr=[[diff - low], [high - diff]],
+                      fmt=BLOCK_MARKERS.get(entry["block"], "o"),
+                      color=OP_COLORS.get(entry["op"], "gray"), capsize=3, markersize=8)
+    axes.axvline(0, color="gray", linestyle=":", linewidth=1)
+    axes.set_yticks(range(len(compared)), [entry["model"] for entry in compared])
+    axes.invert_yaxis()  # the first model on top, as in the table
+    axes.set_xlabel(f"test accuracy minus {reference}'s (points)")
+    axes.grid(alpha=0.3, axis="x")
+    subtitle = "mean difference with its 95% confidence interval (Welch's t)"
+    figure.suptitle(f"{title}\n{subtitle}" if title else subtitle, fontsize=10)
+    return figure
+
+
+def plot_study(rows, out_dir, title=None, timing=()):
     """Write the figures of study_figures to ``out_dir``; returns their paths."""
     paths = []
-    for filename, figure in study_figures(rows, title).items():
+    for filename, figure in study_figures(rows, title, timing).items():
         paths.append(os.path.join(out_dir, filename))
         figure.savefig(paths[-1], dpi=100)
     return paths

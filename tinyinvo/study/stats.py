@@ -134,10 +134,20 @@ def analyze(rows, *, reference="bottleneck-inv7", key="test_accuracy", level=LEV
 def read_timing(path):
     """The rows of a timing CSV written by benchmarks/bench_study_models.py, times as floats."""
     with open(path, newline="") as file:
-        rows = list(csv.DictReader(file))
-    for row in rows:
+        reader = csv.DictReader(file)
+        missing = [column for column in ("model", *TIMING_COLUMNS)
+                   if column not in (reader.fieldnames or ())]
+        if missing:
+            raise ValueError(f"{path} is not a timing file of benchmarks/bench_study_models.py: "
+                             f"it lacks {missing}")
+        rows = list(reader)
+    for line, row in enumerate(rows, start=2):
         for column in TIMING_COLUMNS:
-            row[column] = float(row[column])
+            try:
+                row[column] = float(row[column])
+            except (TypeError, ValueError):
+                raise ValueError(f"{path}, line {line}, column {column}: expected a number, got "
+                                 f"{row[column]!r}") from None
     return rows
 
 
