@@ -266,7 +266,7 @@ def test_compare_takes_the_benchmarked_times_and_refuses_a_timing_file_without_e
     assert "| 235 | 6.50 |" in (out / "analysis.md").read_text()
 
 
-def test_figures_draw_the_95_percent_interval_and_the_chance_line():
+def test_figures_draw_the_95_percent_interval_and_the_chance_line_when_a_model_is_near_it():
     from tinyinvo.study.plots import study_figures, summarize
     from tinyinvo.study.stats import mean_interval
 
@@ -281,6 +281,11 @@ def test_figures_draw_the_95_percent_interval_and_the_chance_line():
     bar = next(collection for collection in axes.collections)  # the accuracy error bar
     (_, y_low), (_, y_high) = bar.get_segments()[0]
     assert (y_low, y_high) == pytest.approx((100 * low, 100 * high))
+    assert not any(line.get_label().startswith("chance") for line in axes.lines)  # 80% and up:
+    assert "chance (10%) is far below the axis" in axes.figure.get_suptitle()  # off the scale
+    for row, accuracy in zip(rows, [0.20, 0.25, 0.30]):  # a model near chance: the line is drawn
+        row["test_accuracy"] = accuracy
+    axes = study_figures(rows)["accuracy_vs_macs.png"].axes[0]
     assert any(line.get_ydata()[0] == 10 and line.get_label().startswith("chance")
                for line in axes.lines)
 
