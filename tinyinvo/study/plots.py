@@ -9,6 +9,7 @@ Drawn on matplotlib's Agg canvas directly (no ``pyplot``): no global plotting st
 import os
 
 import math
+import textwrap
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -37,6 +38,7 @@ STUDY_FIGURES = {
 BENCHMARKED_TIME_PANELS = [("train_seconds_per_epoch", 1, "training time per epoch (s, benchmarked)"),
                            ("inference_ms_per_image", 1, "inference time (ms per image, benchmarked)")]
 DIFFERENCE_FIGURE = "accuracy_difference.png"
+SUBTITLE_CHARACTERS = 80  # per panel: a longer line of the subtitle is cut off at the figure's edge
 FAMILY_COLORS = {"conv": "black", "involution": "tab:red", "depthwise": "tab:blue"}
 # where a point's label goes, in points from the point: below right, else above right, else further down
 LABEL_OFFSETS = [(3, -8), (3, 3), (3, -15), (3, 10)]
@@ -101,7 +103,8 @@ def study_figures(rows, title=None, timing=(), reference="bottleneck-inv7"):
             axes.set_ylabel("test accuracy (%)")
             axes.grid(alpha=0.3)
         figure.axes[0].legend(fontsize=8)
-        figure.suptitle(f"{title}\n{subtitle}" if title else subtitle, fontsize=10)
+        wrapped = "\n".join(textwrap.wrap(subtitle, SUBTITLE_CHARACTERS * len(panels)))
+        figure.suptitle(f"{title}\n{wrapped}" if title else wrapped, fontsize=10)
         figures[filename] = figure
     table = analyze(rows, reference=reference)
     if any(entry["diff"] is not None for entry in table):
