@@ -134,7 +134,8 @@ def _read_timing(path, specs):
         timing = read_timing(path)
     except (OSError, ValueError) as error:
         raise UserError(f"--timing {path}: {error}") from None
-    missing = [spec.name for spec in specs if spec.name not in {row["model"] for row in timing}]
+    timed = {row["model"] for row in timing}
+    missing = [spec.name for spec in specs if spec.name not in timed]
     if missing:
         raise UserError(f"--timing {path} has no times of {missing}: time them with "
                         f"benchmarks/bench_study_models.py --models {','.join(missing)}")

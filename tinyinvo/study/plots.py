@@ -1,7 +1,7 @@
 """The study's figures: test accuracy against MACs, params and measured CPU time, one point per
 model (the mean over seeds) with its 95% confidence interval (``tinyinvo.study.stats``), a line at
-chance level when a model comes near it; each model's difference to RedNet-26 with its 95% interval; and the published
-ImageNet figures.
+chance level when a model comes near it; each model's difference to RedNet-26 with its 95%
+interval; and the published ImageNet figures.
 
 Drawn on matplotlib's Agg canvas directly (no ``pyplot``): no global plotting state changes.
 """
